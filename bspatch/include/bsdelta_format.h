@@ -10,6 +10,8 @@
 #define BSDF40_MAGIC "BSDIFF40"
 #define BSDF40_MAGIC_LEN 8
 #define BSDF40_HEADER_LEN 32 /* magic, ctrl_len, diff_len, new_size (offtin each) */
+/* Commands (0, 0, seek) allowed in a row before the patch is judged corrupt. */
+#define BSDF40_MAX_IDLE_COMMANDS 1024
 
 /* ---- BSDELTA stream format, version 1 ---- */
 #define BSDL_MAGIC "BSDELTA" /* 7 bytes, followed by the version byte */
@@ -37,8 +39,8 @@
 /* Largest size either file may declare: 2^62. Keeps every sum of two sizes inside int64. */
 #define BSDL_MAX_FILE_SIZE ((uint64_t)1 << 62)
 
-/* A varint is unsigned LEB128, at most 10 bytes, minimal, value < 2^63. */
-#define BSDL_VARINT_MAX_LEN 10
+/* A varint is unsigned LEB128, minimal, value < 2^63: so at most 9 bytes. */
+#define BSDL_VARINT_MAX_LEN 9
 
 /* ---- Little-endian helpers (never struct I/O) ---- */
 static inline uint64_t bsdl_load_le64(const unsigned char *p) {

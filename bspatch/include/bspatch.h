@@ -159,8 +159,14 @@ BSP_API bsp_error bsp_apply(bsp_ctx *ctx, const bsp_source *old, const bsp_sourc
 
 /* ---- Adapters (bsp_io.c): portable C stdio and memory ---- */
 
-/* Memory source over [data, data+size); data must outlive the source's use. */
-BSP_API void bsp_source_from_memory(bsp_source *src, const void *data, size_t size);
+/* Memory source over [data, data+size). state holds the range; state and data must outlive the
+ * source's use. Reads outside the range fail. */
+typedef struct bsp_memsource {
+    const unsigned char *data;
+    size_t size;
+} bsp_memsource;
+BSP_API void bsp_source_from_memory(bsp_source *src, bsp_memsource *state, const void *data,
+                                    size_t size);
 
 /* Memory sink writing into [buf, buf+cap); fails when full. */
 typedef struct bsp_memsink {

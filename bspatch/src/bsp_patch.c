@@ -1,0 +1,801 @@
+/* bsp_patch.c - the patcher: BSDELTA v1 (push/pull, one pass) and BSDIFF40 (three streams),
+ * with fixed memory and every patch value validated before use. See docs/FORMAT.md. */
+#include "bspatch.h"
+#include "bsdelta_format.h"
+
+#include <bzlib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#define BUF_SIZE ((size_t)64 * 1024)   /* each of the four working buffers */
+#define BZ_IN_SIZE ((size_t)16 * 1024) /* input buffer of each BSDIFF40 stream */
+
+enum run_state { RS_IDLE, RS_HEADER, RS_BODY, RS_FAILED };
+enum cmd_state { C_DIFF_LEN, C_EXTRA_LEN, C_SEEK, C_DIFF, C_EXTRA };
+
+/* One of the three bzip2 streams of a BSDIFF40 patch, reading [pos, end) of the patch. */
+typedef struct bz_block {
+    const char *name;
+    bz_stream bz;
+    int inited, ended;
+    uint64_t pos, end;
+    unsigned char in[BZ_IN_SIZE];
+} bz_block;
+
+struct bsp_ctx {
+    bsp_error err; /* sticky error of the stream in progress */
+    char detail[640];
+    uint64_t max_new;
+    int low_mem;
+    bsp_stats stats;
+
+    /* working buffers, allocated once on first use */
+    unsigned char *ibuf; /* patch input (pull interface) */
+    unsigned char *dbuf; /* decompressed command bytes */
+    unsigned char *obuf; /* old bytes */
+    unsigned char *nbuf; /* new bytes awaiting write */
+    size_t nlen;
+
+    /* BSDELTA stream state */
+    enum run_state rs;
+    bsp_source old;
+    bsp_sink out;
+    unsigned char hdr[BSDL_HEADER_LEN];
+    size_t hdr_len;
+    bsp_header h;
+    bz_stream bz;
+    int bz_inited, bz_ended;
+    enum cmd_state cs;
+    uint64_t vacc;
+    unsigned vbytes;
+    uint64_t diff_len, extra_len, left;
+    int64_t seek;
+    uint64_t oldpos, newpos;
+    XXH3_state_t *hash;
+
+    /* BSDIFF40 streams (allocated on first BSDIFF40 patch) */
+    bz_block *blk;
+};
+
+/* ---------------------------------------------------------------- errors */
+
+const char *bsp_strerror(bsp_error err) {
+    switch (err) {
+    case BSP_OK: return "success";
+    case BSP_E_MISUSE: return "invalid argument or call order";
+    case BSP_E_NOMEM: return "out of memory";
+    case BSP_E_NOT_PATCH: return "not a patch (unknown magic)";
+    case BSP_E_UNSUPPORTED: return "unsupported patch version, compressor or flags";
+    case BSP_E_CORRUPT: return "corrupt patch";
+    case BSP_E_TRUNCATED: return "truncated patch";
+    case BSP_E_WRONG_BASE: return "wrong old file for this patch";
+    case BSP_E_RESULT_MISMATCH: return "patched file does not match the expected hash";
+    case BSP_E_LIMIT: return "patch exceeds a configured limit";
+    case BSP_E_READ_OLD: return "cannot read the old file";
+    case BSP_E_READ_PATCH: return "cannot read the patch";
+    case BSP_E_WRITE: return "cannot write the new file";
+    }
+    return "unknown error";
+}
+
+static bsp_error fail(bsp_ctx *c, bsp_error e, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->detail, sizeof c->detail, fmt, ap);
+    va_end(ap);
+    c->err = e;
+    if (c->rs != RS_IDLE) c->rs = RS_FAILED;
+    return e;
+}
+
+const char *bsp_detail(const bsp_ctx *ctx) { return ctx ? ctx->detail : ""; }
+
+void bsp_hash_hex(const unsigned char hash[16], char out[33]) {
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[hash[i] >> 4];
+        out[2 * i + 1] = hex[hash[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+/* ---------------------------------------------------------------- context */
+
+bsp_ctx *bsp_create(void) {
+    bsp_ctx *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->max_new = BSDL_MAX_FILE_SIZE;
+    return c;
+}
+
+static void stream_release(bsp_ctx *c) {
+    if (c->bz_inited) BZ2_bzDecompressEnd(&c->bz);
+    c->bz_inited = 0;
+}
+
+static void blocks_release(bsp_ctx *c) {
+    if (!c->blk) return;
+    for (int i = 0; i < 3; i++) {
+        if (c->blk[i].inited) BZ2_bzDecompressEnd(&c->blk[i].bz);
+        c->blk[i].inited = 0;
+    }
+}
+
+void bsp_free(bsp_ctx *c) {
+    if (!c) return;
+    stream_release(c);
+    blocks_release(c);
+    free(c->blk);
+    free(c->ibuf);
+    free(c->dbuf);
+    free(c->obuf);
+    free(c->nbuf);
+    if (c->hash) XXH3_freeState(c->hash);
+    free(c);
+}
+
+void bsp_set_max_new_size(bsp_ctx *c, uint64_t max) {
+    if (c) c->max_new = max > BSDL_MAX_FILE_SIZE ? BSDL_MAX_FILE_SIZE : max;
+}
+
+void bsp_set_low_memory(bsp_ctx *c, int on) {
+    if (c) c->low_mem = on != 0;
+}
+
+void bsp_get_stats(const bsp_ctx *c, bsp_stats *st) {
+    if (!st) return;
+    if (!c) {
+        memset(st, 0, sizeof *st);
+        return;
+    }
+    *st = c->stats;
+}
+
+static bsp_error ensure_buffers(bsp_ctx *c) {
+    if (!c->ibuf) c->ibuf = malloc(BUF_SIZE);
+    if (!c->dbuf) c->dbuf = malloc(BUF_SIZE);
+    if (!c->obuf) c->obuf = malloc(BUF_SIZE);
+    if (!c->nbuf) c->nbuf = malloc(BUF_SIZE);
+    if (!c->hash) c->hash = XXH3_createState();
+    if (!c->ibuf || !c->dbuf || !c->obuf || !c->nbuf || !c->hash)
+        return fail(c, BSP_E_NOMEM, "cannot allocate the patcher's working buffers");
+    return BSP_OK;
+}
+
+/* ---------------------------------------------------------------- header */
+
+bsp_error bsp_parse_header(const void *data, size_t len, bsp_header *hdr) {
+    const unsigned char *p = data;
+    if (!p || !hdr) return BSP_E_MISUSE;
+    memset(hdr, 0, sizeof *hdr);
+    size_t n40 = len < BSDF40_MAGIC_LEN ? len : BSDF40_MAGIC_LEN;
+    size_t nbl = len < BSDL_MAGIC_LEN ? len : BSDL_MAGIC_LEN;
+    int maybe40 = memcmp(p, BSDF40_MAGIC, n40) == 0;
+    int maybebl = memcmp(p, BSDL_MAGIC, nbl) == 0;
+    if (!maybe40 && !maybebl) return BSP_E_NOT_PATCH;
+    if (maybe40 && len >= BSDF40_MAGIC_LEN) {
+        if (len < BSDF40_HEADER_LEN) return BSP_E_TRUNCATED;
+        int64_t ctrl, diff, newsz;
+        if (bsdf40_decode_off(p + 8, &ctrl) || bsdf40_decode_off(p + 16, &diff) ||
+            bsdf40_decode_off(p + 24, &newsz) || ctrl < 0 || diff < 0 || newsz < 0 ||
+            (uint64_t)newsz > BSDL_MAX_FILE_SIZE)
+            return BSP_E_CORRUPT;
+        hdr->format = BSP_FORMAT_BSDIFF40;
+        hdr->new_size = (uint64_t)newsz;
+        return BSP_OK;
+    }
+    if (!maybebl || len < BSDL_HEADER_LEN) return BSP_E_TRUNCATED;
+    if (p[BSDL_OFF_VERSION] != BSDL_VERSION) return BSP_E_UNSUPPORTED;
+    if (XXH32(p, BSDL_HEADER_CHECKED_LEN, 0) != bsdl_load_le32(p + BSDL_OFF_HEADER_CHECK))
+        return BSP_E_CORRUPT;
+    hdr->format = BSP_FORMAT_BSDELTA;
+    hdr->old_size = bsdl_load_le64(p + BSDL_OFF_OLD_SIZE);
+    hdr->new_size = bsdl_load_le64(p + BSDL_OFF_NEW_SIZE);
+    memcpy(hdr->old_hash, p + BSDL_OFF_OLD_HASH, 16);
+    memcpy(hdr->new_hash, p + BSDL_OFF_NEW_HASH, 16);
+    hdr->compressor = p[BSDL_OFF_COMPRESSOR];
+    hdr->flags = p[BSDL_OFF_FLAGS];
+    if (hdr->old_size > BSDL_MAX_FILE_SIZE || hdr->new_size > BSDL_MAX_FILE_SIZE)
+        return BSP_E_CORRUPT;
+    if ((hdr->compressor != BSDL_COMP_NONE && hdr->compressor != BSDL_COMP_BZIP2) ||
+        hdr->flags != 0 || p[BSDL_OFF_RESERVED] != 0 || p[BSDL_OFF_RESERVED + 1] != 0)
+        return BSP_E_UNSUPPORTED;
+    return BSP_OK;
+}
+
+/* ---------------------------------------------------------------- output */
+
+static bsp_error flush_new(bsp_ctx *c) {
+    if (c->nlen == 0) return BSP_OK;
+    if (c->out.write(c->out.opaque, c->nbuf, c->nlen) != 0)
+        return fail(c, BSP_E_WRITE, "the output callback failed after %llu bytes",
+                    (unsigned long long)(c->newpos - c->nlen));
+    c->nlen = 0;
+    return BSP_OK;
+}
+
+static bsp_error read_old(bsp_ctx *c, uint64_t off, size_t len) {
+    if (c->old.read_at(c->old.opaque, off, c->obuf, len) != 0)
+        return fail(c, BSP_E_READ_OLD, "cannot read %zu bytes of the old file at offset %llu", len,
+                    (unsigned long long)off);
+    return BSP_OK;
+}
+
+/* new = old[oldpos..] + diff, for n bytes of diff bytes at p (n <= BUF_SIZE). */
+static bsp_error emit_add(bsp_ctx *c, const unsigned char *diff, size_t n) {
+    bsp_error e;
+    while (n > 0) {
+        size_t room = BUF_SIZE - c->nlen;
+        size_t k = n < room ? n : room;
+        if ((e = read_old(c, c->oldpos, k)) != BSP_OK) return e;
+        unsigned char *dst = c->nbuf + c->nlen;
+        const unsigned char *o = c->obuf;
+        for (size_t i = 0; i < k; i++) dst[i] = (unsigned char)(o[i] + diff[i]);
+        XXH3_128bits_update(c->hash, dst, k);
+        c->nlen += k;
+        c->oldpos += k;
+        c->newpos += k;
+        diff += k;
+        n -= k;
+        if (c->nlen == BUF_SIZE && (e = flush_new(c)) != BSP_OK) return e;
+    }
+    return BSP_OK;
+}
+
+static bsp_error emit_copy(bsp_ctx *c, const unsigned char *src, size_t n) {
+    bsp_error e;
+    while (n > 0) {
+        size_t room = BUF_SIZE - c->nlen;
+        size_t k = n < room ? n : room;
+        memcpy(c->nbuf + c->nlen, src, k);
+        XXH3_128bits_update(c->hash, c->nbuf + c->nlen, k);
+        c->nlen += k;
+        c->newpos += k;
+        src += k;
+        n -= k;
+        if (c->nlen == BUF_SIZE && (e = flush_new(c)) != BSP_OK) return e;
+    }
+    return BSP_OK;
+}
+
+/* ---------------------------------------------------------------- BSDELTA commands */
+
+/* Checks a complete record header against the state before executing any of it. */
+static bsp_error check_record(bsp_ctx *c) {
+    uint64_t rem = c->h.new_size - c->newpos;
+    if (c->diff_len == 0 && c->extra_len == 0)
+        return fail(c, BSP_E_CORRUPT, "command %llu makes no progress (empty add and copy)",
+                    (unsigned long long)c->stats.commands);
+    if (c->diff_len > rem || c->extra_len > rem - c->diff_len)
+        return fail(c, BSP_E_CORRUPT,
+                    "command %llu writes %llu+%llu bytes but only %llu remain of the new file",
+                    (unsigned long long)c->stats.commands, (unsigned long long)c->diff_len,
+                    (unsigned long long)c->extra_len, (unsigned long long)rem);
+    if (c->diff_len > c->h.old_size - c->oldpos)
+        return fail(c, BSP_E_CORRUPT,
+                    "command %llu reads old bytes [%llu, +%llu) past the old file's end (%llu)",
+                    (unsigned long long)c->stats.commands, (unsigned long long)c->oldpos,
+                    (unsigned long long)c->diff_len, (unsigned long long)c->h.old_size);
+    uint64_t after = c->oldpos + c->diff_len;
+    int bad = c->seek < 0 ? (uint64_t)0 - (uint64_t)c->seek > after
+                          : (uint64_t)c->seek > c->h.old_size - after;
+    if (bad)
+        return fail(c, BSP_E_CORRUPT, "command %llu seeks the old file to %lld%+lld, outside [0, %llu]",
+                    (unsigned long long)c->stats.commands, (long long)after, (long long)c->seek,
+                    (unsigned long long)c->h.old_size);
+    return BSP_OK;
+}
+
+/* The add has advanced oldpos by diff_len; check_record proved the seek stays in range. */
+static void end_record(bsp_ctx *c) {
+    c->oldpos = (uint64_t)((int64_t)c->oldpos + c->seek);
+    c->stats.commands++;
+    c->cs = C_DIFF_LEN;
+}
+
+static int complete(const bsp_ctx *c) {
+    return c->cs == C_DIFF_LEN && c->newpos == c->h.new_size;
+}
+
+/* Runs the command interpreter over n decompressed bytes. */
+static bsp_error run_commands(bsp_ctx *c, const unsigned char *p, size_t n) {
+    bsp_error e;
+    while (n > 0) {
+        switch (c->cs) {
+        case C_DIFF_LEN:
+        case C_EXTRA_LEN:
+        case C_SEEK: {
+            if (c->cs == C_DIFF_LEN && c->vbytes == 0 && c->newpos == c->h.new_size)
+                return fail(c, BSP_E_CORRUPT, "command data continues after the new file is complete");
+            unsigned char b = *p++;
+            n--;
+            if (c->vbytes == BSDL_VARINT_MAX_LEN)
+                return fail(c, BSP_E_CORRUPT, "varint longer than %d bytes", BSDL_VARINT_MAX_LEN);
+            if (!(b & 0x80) && b == 0 && c->vbytes > 0)
+                return fail(c, BSP_E_CORRUPT, "non-minimal varint");
+            c->vacc |= (uint64_t)(b & 0x7f) << (7 * c->vbytes);
+            c->vbytes++;
+            if (b & 0x80) break;
+            uint64_t v = c->vacc;
+            c->vacc = 0;
+            c->vbytes = 0;
+            if (c->cs == C_DIFF_LEN) {
+                c->diff_len = v;
+                c->cs = C_EXTRA_LEN;
+            } else if (c->cs == C_EXTRA_LEN) {
+                c->extra_len = v;
+                c->cs = C_SEEK;
+            } else {
+                c->seek = bsdl_unzigzag(v);
+                if ((e = check_record(c)) != BSP_OK) return e;
+                if (c->diff_len > 0) {
+                    c->cs = C_DIFF;
+                    c->left = c->diff_len;
+                } else {
+                    c->cs = C_EXTRA;
+                    c->left = c->extra_len;
+                }
+            }
+            break;
+        }
+        case C_DIFF: {
+            size_t k = c->left < n ? (size_t)c->left : n;
+            if ((e = emit_add(c, p, k)) != BSP_OK) return e;
+            p += k;
+            n -= k;
+            c->left -= k;
+            if (c->left == 0) {
+                if (c->extra_len > 0) {
+                    c->cs = C_EXTRA;
+                    c->left = c->extra_len;
+                } else {
+                    end_record(c);
+                }
+            }
+            break;
+        }
+        case C_EXTRA: {
+            size_t k = c->left < n ? (size_t)c->left : n;
+            if ((e = emit_copy(c, p, k)) != BSP_OK) return e;
+            p += k;
+            n -= k;
+            c->left -= k;
+            if (c->left == 0) end_record(c);
+            break;
+        }
+        }
+    }
+    return BSP_OK;
+}
+
+/* ---------------------------------------------------------------- BSDELTA push interface */
+
+bsp_error bsp_stream_begin(bsp_ctx *c, const bsp_source *old, const bsp_sink *out) {
+    if (!c) return BSP_E_MISUSE;
+    if (!old || !old->read_at || !out || !out->write) {
+        c->rs = RS_IDLE;
+        return fail(c, BSP_E_MISUSE, "bsp_stream_begin needs an old source and an output sink");
+    }
+    stream_release(c);
+    c->rs = RS_IDLE;
+    c->err = BSP_OK;
+    c->detail[0] = '\0';
+    bsp_error e = ensure_buffers(c);
+    if (e) return e;
+    c->old = *old;
+    c->out = *out;
+    c->hdr_len = 0;
+    c->nlen = 0;
+    c->bz_ended = 0;
+    c->cs = C_DIFF_LEN;
+    c->vacc = 0;
+    c->vbytes = 0;
+    c->oldpos = c->newpos = 0;
+    memset(&c->stats, 0, sizeof c->stats);
+    c->stats.format = BSP_FORMAT_BSDELTA;
+    c->stats.old_size = old->size;
+    c->rs = RS_HEADER;
+    return BSP_OK;
+}
+
+/* Hashes the whole old file and compares size and hash with the header. */
+static bsp_error check_base(bsp_ctx *c) {
+    char want[33], got[33];
+    bsp_hash_hex(c->h.old_hash, want);
+    if (c->old.size != c->h.old_size)
+        return fail(c, BSP_E_WRONG_BASE,
+                    "the old file has %llu bytes; this patch was made from a file of %llu bytes "
+                    "with XXH3-128 %s",
+                    (unsigned long long)c->old.size, (unsigned long long)c->h.old_size, want);
+    XXH3_128bits_reset(c->hash);
+    for (uint64_t off = 0; off < c->old.size;) {
+        uint64_t left = c->old.size - off;
+        size_t k = left < BUF_SIZE ? (size_t)left : BUF_SIZE;
+        bsp_error e = read_old(c, off, k);
+        if (e) return e;
+        XXH3_128bits_update(c->hash, c->obuf, k);
+        off += k;
+    }
+    XXH128_canonical_t canon;
+    XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(c->hash));
+    if (memcmp(canon.digest, c->h.old_hash, 16) != 0) {
+        bsp_hash_hex(canon.digest, got);
+        return fail(c, BSP_E_WRONG_BASE,
+                    "the old file's XXH3-128 is %s; this patch was made from %s", got, want);
+    }
+    XXH3_128bits_reset(c->hash); /* from now on: the hash of the new file */
+    return BSP_OK;
+}
+
+static bsp_error take_header(bsp_ctx *c) {
+    bsp_error e = bsp_parse_header(c->hdr, BSDL_HEADER_LEN, &c->h);
+    if (e == BSP_E_NOT_PATCH) return fail(c, e, "the data does not start with a known patch magic");
+    if (e == BSP_OK && c->h.format == BSP_FORMAT_BSDIFF40) e = BSP_E_UNSUPPORTED;
+    if (e == BSP_E_UNSUPPORTED) {
+        if (memcmp(c->hdr, BSDF40_MAGIC, BSDF40_MAGIC_LEN) == 0)
+            return fail(c, e, "a BSDIFF40 patch needs random access to the patch; it cannot be "
+                              "applied from a stream");
+        return fail(c, e, "BSDELTA version %u, compressor %u, flags 0x%02x, reserved %02x%02x: "
+                          "this patcher handles version 1, compressors 0-1, no flags",
+                    c->hdr[BSDL_OFF_VERSION], c->hdr[BSDL_OFF_COMPRESSOR], c->hdr[BSDL_OFF_FLAGS],
+                    c->hdr[BSDL_OFF_RESERVED], c->hdr[BSDL_OFF_RESERVED + 1]);
+    }
+    if (e == BSP_E_CORRUPT) return fail(c, e, "the BSDELTA header is damaged (checksum or size field)");
+    if (e) return fail(c, e, "bad BSDELTA header");
+    c->stats.new_size = c->h.new_size;
+    if (c->h.new_size > c->max_new)
+        return fail(c, BSP_E_LIMIT, "the new file would have %llu bytes; the limit is %llu",
+                    (unsigned long long)c->h.new_size, (unsigned long long)c->max_new);
+    if ((e = check_base(c)) != BSP_OK) return e;
+    if (c->h.compressor == BSDL_COMP_BZIP2) {
+        memset(&c->bz, 0, sizeof c->bz);
+        int r = BZ2_bzDecompressInit(&c->bz, 0, c->low_mem);
+        if (r != BZ_OK) return fail(c, BSP_E_NOMEM, "cannot start the bzip2 decoder (code %d)", r);
+        c->bz_inited = 1;
+    }
+    c->rs = RS_BODY;
+    return BSP_OK;
+}
+
+static bsp_error feed_body(bsp_ctx *c, const unsigned char *p, size_t n) {
+    if (c->h.compressor == BSDL_COMP_NONE) return run_commands(c, p, n);
+    if (c->bz_ended)
+        return fail(c, BSP_E_CORRUPT, "%zu bytes follow the end of the compressed stream", n);
+    c->bz.next_in = (char *)(uintptr_t)p;
+    c->bz.avail_in = 0;
+    bsp_error e;
+    for (;;) {
+        if (c->bz.avail_in == 0 && n > 0) {
+            unsigned take = n > 0x40000000u ? 0x40000000u : (unsigned)n;
+            c->bz.next_in = (char *)(uintptr_t)p;
+            c->bz.avail_in = take;
+            p += take;
+            n -= take;
+        }
+        c->bz.next_out = (char *)c->dbuf;
+        c->bz.avail_out = (unsigned)BUF_SIZE;
+        int r = BZ2_bzDecompress(&c->bz);
+        if (r != BZ_OK && r != BZ_STREAM_END) {
+            if (r == BZ_MEM_ERROR) return fail(c, BSP_E_NOMEM, "the bzip2 decoder ran out of memory");
+            return fail(c, BSP_E_CORRUPT, "the compressed body is damaged (bzip2 error %d)", r);
+        }
+        size_t produced = BUF_SIZE - c->bz.avail_out;
+        if (produced && (e = run_commands(c, c->dbuf, produced)) != BSP_OK) return e;
+        if (r == BZ_STREAM_END) {
+            c->bz_ended = 1;
+            size_t rest = c->bz.avail_in + n;
+            if (rest) return fail(c, BSP_E_CORRUPT, "%zu bytes follow the end of the compressed stream", rest);
+            return BSP_OK;
+        }
+        if (c->bz.avail_in == 0 && n == 0 && produced < BUF_SIZE) return BSP_OK;
+    }
+}
+
+bsp_error bsp_stream_feed(bsp_ctx *c, const void *data, size_t len) {
+    if (!c) return BSP_E_MISUSE;
+    if (c->rs == RS_FAILED) return c->err;
+    if (c->rs == RS_IDLE) return fail(c, BSP_E_MISUSE, "bsp_stream_feed called before bsp_stream_begin");
+    if (len == 0) return BSP_OK;
+    if (!data) return fail(c, BSP_E_MISUSE, "bsp_stream_feed: NULL data");
+    const unsigned char *p = data;
+    c->stats.patch_bytes += len;
+    if (c->rs == RS_HEADER) {
+        size_t k = BSDL_HEADER_LEN - c->hdr_len;
+        if (k > len) k = len;
+        memcpy(c->hdr + c->hdr_len, p, k);
+        c->hdr_len += k;
+        p += k;
+        len -= k;
+        /* Decide on the magic as early as possible, so a wrong file fails on its first bytes. */
+        bsp_header tmp;
+        bsp_error e = bsp_parse_header(c->hdr, c->hdr_len, &tmp);
+        if (e == BSP_E_NOT_PATCH) return fail(c, e, "the data does not start with a known patch magic");
+        if (c->hdr_len >= BSDF40_MAGIC_LEN && memcmp(c->hdr, BSDF40_MAGIC, BSDF40_MAGIC_LEN) == 0)
+            return fail(c, BSP_E_UNSUPPORTED, "a BSDIFF40 patch needs random access to the patch; "
+                                              "it cannot be applied from a stream");
+        if (c->hdr_len < BSDL_HEADER_LEN) return BSP_OK;
+        if ((e = take_header(c)) != BSP_OK) return e;
+    }
+    if (len == 0) return BSP_OK;
+    return feed_body(c, p, len);
+}
+
+bsp_error bsp_stream_finish(bsp_ctx *c) {
+    if (!c) return BSP_E_MISUSE;
+    if (c->rs == RS_FAILED) return c->err;
+    if (c->rs == RS_IDLE) return fail(c, BSP_E_MISUSE, "bsp_stream_finish called before bsp_stream_begin");
+    bsp_error e;
+    if (c->rs == RS_HEADER)
+        return fail(c, BSP_E_TRUNCATED, "the patch ends after %zu bytes, inside its %d-byte header",
+                    c->hdr_len, BSDL_HEADER_LEN);
+    if (!complete(c))
+        return fail(c, BSP_E_TRUNCATED, "the patch ends before the new file is complete "
+                                        "(%llu of %llu bytes produced)",
+                    (unsigned long long)c->newpos, (unsigned long long)c->h.new_size);
+    if (c->h.compressor == BSDL_COMP_BZIP2 && !c->bz_ended)
+        return fail(c, BSP_E_TRUNCATED, "the compressed body has no end mark");
+    if ((e = flush_new(c)) != BSP_OK) return e;
+    XXH128_canonical_t canon;
+    XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(c->hash));
+    if (memcmp(canon.digest, c->h.new_hash, 16) != 0) {
+        char want[33], got[33];
+        bsp_hash_hex(c->h.new_hash, want);
+        bsp_hash_hex(canon.digest, got);
+        return fail(c, BSP_E_RESULT_MISMATCH, "the new file's XXH3-128 is %s; the patch promises %s",
+                    got, want);
+    }
+    stream_release(c);
+    c->rs = RS_IDLE;
+    return BSP_OK;
+}
+
+bsp_error bsp_apply_stream(bsp_ctx *c, const bsp_source *old, const bsp_reader *patch,
+                           const bsp_sink *out) {
+    if (!c) return BSP_E_MISUSE;
+    if (!patch || !patch->read) return fail(c, BSP_E_MISUSE, "bsp_apply_stream needs a patch reader");
+    bsp_error e = bsp_stream_begin(c, old, out);
+    if (e) return e;
+    for (;;) {
+        size_t got = 0;
+        if (patch->read(patch->opaque, c->ibuf, BUF_SIZE, &got) != 0 || got > BUF_SIZE)
+            return fail(c, BSP_E_READ_PATCH, "cannot read the patch after %llu bytes",
+                        (unsigned long long)c->stats.patch_bytes);
+        if (got == 0) return bsp_stream_finish(c);
+        if ((e = bsp_stream_feed(c, c->ibuf, got)) != BSP_OK) return e;
+    }
+}
+
+/* ---------------------------------------------------------------- BSDIFF40 */
+
+static bsp_error blk_open(bsp_ctx *c, bz_block *b, const char *name, uint64_t pos, uint64_t end) {
+    memset(&b->bz, 0, sizeof b->bz);
+    b->name = name;
+    b->pos = pos;
+    b->end = end;
+    b->ended = 0;
+    int r = BZ2_bzDecompressInit(&b->bz, 0, c->low_mem);
+    if (r != BZ_OK) return fail(c, BSP_E_NOMEM, "cannot start a bzip2 decoder (code %d)", r);
+    b->inited = 1;
+    return BSP_OK;
+}
+
+/* Reads exactly n bytes (n may be 0 to probe) from a block's stream into dst. With n == 0,
+ * runs the decoder once to learn whether the stream is at its end. */
+static bsp_error blk_read(bsp_ctx *c, const bsp_source *patch, bz_block *b, unsigned char *dst, size_t n) {
+    while (n > 0) {
+        if (b->ended)
+            return fail(c, BSP_E_TRUNCATED, "the %s block ends before the data a command needs", b->name);
+        if (b->bz.avail_in == 0 && b->pos < b->end) {
+            uint64_t left = b->end - b->pos;
+            size_t k = left < BZ_IN_SIZE ? (size_t)left : BZ_IN_SIZE;
+            if (patch->read_at(patch->opaque, b->pos, b->in, k) != 0)
+                return fail(c, BSP_E_READ_PATCH, "cannot read the patch at offset %llu",
+                            (unsigned long long)b->pos);
+            b->pos += k;
+            c->stats.patch_bytes += k;
+            b->bz.next_in = (char *)b->in;
+            b->bz.avail_in = (unsigned)k;
+        }
+        unsigned want = n > 0x40000000u ? 0x40000000u : (unsigned)n;
+        b->bz.next_out = (char *)dst;
+        b->bz.avail_out = want;
+        int r = BZ2_bzDecompress(&b->bz);
+        if (r != BZ_OK && r != BZ_STREAM_END) {
+            if (r == BZ_MEM_ERROR) return fail(c, BSP_E_NOMEM, "the bzip2 decoder ran out of memory");
+            return fail(c, BSP_E_CORRUPT, "the %s block is damaged (bzip2 error %d)", b->name, r);
+        }
+        size_t got = want - b->bz.avail_out;
+        dst += got;
+        n -= got;
+        if (r == BZ_STREAM_END) b->ended = 1;
+        else if (got == 0 && b->bz.avail_in == 0 && b->pos == b->end)
+            return fail(c, BSP_E_TRUNCATED, "the %s block ends inside its bzip2 stream", b->name);
+    }
+    return BSP_OK;
+}
+
+/* After the last command: the block's stream must end here, and fill the block exactly. */
+static bsp_error blk_finish(bsp_ctx *c, const bsp_source *patch, bz_block *b) {
+    unsigned char probe;
+    while (!b->ended) {
+        if (b->bz.avail_in == 0 && b->pos < b->end) {
+            uint64_t left = b->end - b->pos;
+            size_t k = left < BZ_IN_SIZE ? (size_t)left : BZ_IN_SIZE;
+            if (patch->read_at(patch->opaque, b->pos, b->in, k) != 0)
+                return fail(c, BSP_E_READ_PATCH, "cannot read the patch at offset %llu",
+                            (unsigned long long)b->pos);
+            b->pos += k;
+            b->bz.next_in = (char *)b->in;
+            b->bz.avail_in = (unsigned)k;
+        }
+        b->bz.next_out = (char *)&probe;
+        b->bz.avail_out = 1;
+        int r = BZ2_bzDecompress(&b->bz);
+        if (r != BZ_OK && r != BZ_STREAM_END)
+            return fail(c, BSP_E_CORRUPT, "the %s block is damaged (bzip2 error %d)", b->name, r);
+        if (b->bz.avail_out == 0)
+            return fail(c, BSP_E_CORRUPT, "the %s block holds data beyond the last command", b->name);
+        if (r == BZ_STREAM_END) b->ended = 1;
+        else if (b->bz.avail_in == 0 && b->pos == b->end)
+            return fail(c, BSP_E_TRUNCATED, "the %s block ends inside its bzip2 stream", b->name);
+    }
+    if (b->bz.avail_in != 0 || b->pos != b->end)
+        return fail(c, BSP_E_CORRUPT, "bytes follow the bzip2 stream of the %s block", b->name);
+    return BSP_OK;
+}
+
+static bsp_error bsdiff40_run(bsp_ctx *c, const bsp_source *old, const bsp_source *patch,
+                              const bsp_sink *out) {
+    unsigned char h[BSDF40_HEADER_LEN];
+    bsp_error e;
+    if (patch->size < BSDF40_HEADER_LEN) {
+        size_t k = (size_t)patch->size;
+        if (k && patch->read_at(patch->opaque, 0, h, k) != 0)
+            return fail(c, BSP_E_READ_PATCH, "cannot read the patch header");
+        size_t m = k < BSDF40_MAGIC_LEN ? k : BSDF40_MAGIC_LEN;
+        if (memcmp(h, BSDF40_MAGIC, m) != 0)
+            return fail(c, BSP_E_NOT_PATCH, "the data does not start with a known patch magic");
+        return fail(c, BSP_E_TRUNCATED, "the patch has %zu bytes, less than the 32-byte BSDIFF40 header", k);
+    }
+    if (patch->read_at(patch->opaque, 0, h, sizeof h) != 0)
+        return fail(c, BSP_E_READ_PATCH, "cannot read the patch header");
+    if (memcmp(h, BSDF40_MAGIC, BSDF40_MAGIC_LEN) != 0)
+        return fail(c, BSP_E_NOT_PATCH, "the data does not start with the BSDIFF40 magic");
+    int64_t ctrl_len, diff_len, new_size;
+    if (bsdf40_decode_off(h + 8, &ctrl_len) || bsdf40_decode_off(h + 16, &diff_len) ||
+        bsdf40_decode_off(h + 24, &new_size) || ctrl_len < 0 || diff_len < 0 || new_size < 0)
+        return fail(c, BSP_E_CORRUPT, "negative length in the BSDIFF40 header");
+    if ((uint64_t)new_size > BSDL_MAX_FILE_SIZE)
+        return fail(c, BSP_E_CORRUPT, "the BSDIFF40 header declares a new size of %lld bytes",
+                    (long long)new_size);
+    c->stats.new_size = (uint64_t)new_size;
+    if ((uint64_t)new_size > c->max_new)
+        return fail(c, BSP_E_LIMIT, "the new file would have %lld bytes; the limit is %llu",
+                    (long long)new_size, (unsigned long long)c->max_new);
+    uint64_t body = patch->size - BSDF40_HEADER_LEN;
+    if ((uint64_t)ctrl_len > body || (uint64_t)diff_len > body - (uint64_t)ctrl_len)
+        return fail(c, BSP_E_TRUNCATED, "the header's block lengths (%lld + %lld) exceed the %llu "
+                                        "bytes that follow it",
+                    (long long)ctrl_len, (long long)diff_len, (unsigned long long)body);
+    if (!c->blk && !(c->blk = calloc(3, sizeof *c->blk)))
+        return fail(c, BSP_E_NOMEM, "cannot allocate the BSDIFF40 stream buffers");
+    uint64_t p1 = BSDF40_HEADER_LEN + (uint64_t)ctrl_len, p2 = p1 + (uint64_t)diff_len;
+    bz_block *bc = &c->blk[0], *bd = &c->blk[1], *bx = &c->blk[2];
+    if ((e = blk_open(c, bc, "control", BSDF40_HEADER_LEN, p1)) ||
+        (e = blk_open(c, bd, "diff", p1, p2)) || (e = blk_open(c, bx, "extra", p2, patch->size)))
+        return e;
+    c->stats.patch_bytes = BSDF40_HEADER_LEN;
+    c->out = *out;
+    c->old = *old;
+    c->nlen = 0;
+    c->newpos = 0;
+    XXH3_128bits_reset(c->hash); /* keeps emit_* uniform; the digest is unused */
+    int64_t oldpos = 0;
+    unsigned idle = 0;
+    const int64_t lim = (int64_t)BSDL_MAX_FILE_SIZE;
+    uint64_t nsize = (uint64_t)new_size;
+    while (c->newpos < nsize) {
+        unsigned char cw[24];
+        int64_t add, copy, seek;
+        if ((e = blk_read(c, patch, bc, cw, sizeof cw))) return e;
+        unsigned long long k = (unsigned long long)c->stats.commands;
+        if (bsdf40_decode_off(cw, &add) || bsdf40_decode_off(cw + 8, &copy) ||
+            bsdf40_decode_off(cw + 16, &seek))
+            return fail(c, BSP_E_CORRUPT, "command %llu holds a negative zero", k);
+        uint64_t rem = nsize - c->newpos;
+        if (add < 0 || copy < 0)
+            return fail(c, BSP_E_CORRUPT, "command %llu has a negative length", k);
+        /* Classic bsdiff writes (0, 0, seek) when new starts with a match; a long run of such
+         * commands can only be an attempt to burn CPU. */
+        if (add == 0 && copy == 0) {
+            if (++idle > BSDF40_MAX_IDLE_COMMANDS)
+                return fail(c, BSP_E_CORRUPT, "more than %d commands in a row make no progress",
+                            BSDF40_MAX_IDLE_COMMANDS);
+        } else {
+            idle = 0;
+        }
+        if ((uint64_t)add > rem || (uint64_t)copy > rem - (uint64_t)add)
+            return fail(c, BSP_E_CORRUPT, "command %llu writes %lld+%lld bytes but only %llu remain "
+                                          "of the new file",
+                        k, (long long)add, (long long)copy, (unsigned long long)rem);
+        if (add > 0 && (oldpos < 0 || (uint64_t)oldpos > old->size ||
+                        (uint64_t)add > old->size - (uint64_t)oldpos))
+            return fail(c, BSP_E_CORRUPT, "command %llu reads old bytes [%lld, +%lld) outside the old "
+                                          "file's %llu bytes (wrong old file, or corrupt patch)",
+                        k, (long long)oldpos, (long long)add, (unsigned long long)old->size);
+        c->oldpos = (uint64_t)oldpos;
+        for (uint64_t left = (uint64_t)add; left > 0;) {
+            size_t n = left < BUF_SIZE ? (size_t)left : BUF_SIZE;
+            if ((e = blk_read(c, patch, bd, c->dbuf, n)) || (e = emit_add(c, c->dbuf, n))) return e;
+            left -= n;
+        }
+        for (uint64_t left = (uint64_t)copy; left > 0;) {
+            size_t n = left < BUF_SIZE ? (size_t)left : BUF_SIZE;
+            if ((e = blk_read(c, patch, bx, c->dbuf, n)) || (e = emit_copy(c, c->dbuf, n))) return e;
+            left -= n;
+        }
+        oldpos += add; /* |oldpos| <= 2^62 and add <= 2^62: no overflow */
+        if ((seek > 0 && oldpos > lim - seek) || (seek < 0 && oldpos < -lim - seek))
+            return fail(c, BSP_E_CORRUPT, "command %llu seeks the old file out of range", k);
+        oldpos += seek;
+        c->stats.commands++;
+    }
+    if ((e = blk_finish(c, patch, bc)) || (e = blk_finish(c, patch, bd)) || (e = blk_finish(c, patch, bx)))
+        return e;
+    c->stats.patch_bytes = patch->size;
+    return flush_new(c);
+}
+
+bsp_error bsp_apply_bsdiff40(bsp_ctx *c, const bsp_source *old, const bsp_source *patch,
+                             const bsp_sink *out) {
+    if (!c) return BSP_E_MISUSE;
+    c->err = BSP_OK;
+    c->detail[0] = '\0';
+    stream_release(c);
+    c->rs = RS_IDLE;
+    if (!old || !old->read_at || !patch || !patch->read_at || !out || !out->write)
+        return fail(c, BSP_E_MISUSE, "bsp_apply_bsdiff40 needs old, patch and output");
+    memset(&c->stats, 0, sizeof c->stats);
+    c->stats.format = BSP_FORMAT_BSDIFF40;
+    c->stats.old_size = old->size;
+    bsp_error e = ensure_buffers(c);
+    if (!e) e = bsdiff40_run(c, old, patch, out);
+    blocks_release(c);
+    return e;
+}
+
+/* A sequential reader over a random-access source, for applying BSDELTA from a bsp_source. */
+typedef struct src_cursor {
+    const bsp_source *src;
+    uint64_t pos;
+} src_cursor;
+
+static int cursor_read(void *opaque, void *buf, size_t cap, size_t *got) {
+    src_cursor *cur = opaque;
+    uint64_t left = cur->src->size - cur->pos;
+    size_t k = left < cap ? (size_t)left : cap;
+    *got = k;
+    if (k == 0) return 0;
+    if (cur->src->read_at(cur->src->opaque, cur->pos, buf, k) != 0) return -1;
+    cur->pos += k;
+    return 0;
+}
+
+bsp_error bsp_apply(bsp_ctx *c, const bsp_source *old, const bsp_source *patch, const bsp_sink *out) {
+    if (!c) return BSP_E_MISUSE;
+    if (!patch || !patch->read_at) return fail(c, BSP_E_MISUSE, "bsp_apply needs a patch source");
+    unsigned char magic[BSDF40_MAGIC_LEN] = {0};
+    size_t k = patch->size < sizeof magic ? (size_t)patch->size : sizeof magic;
+    if (k && patch->read_at(patch->opaque, 0, magic, k) != 0)
+        return fail(c, BSP_E_READ_PATCH, "cannot read the patch header");
+    if (k == sizeof magic && memcmp(magic, BSDF40_MAGIC, BSDF40_MAGIC_LEN) == 0)
+        return bsp_apply_bsdiff40(c, old, patch, out);
+    src_cursor cur = {patch, 0};
+    bsp_reader rd = {&cur, cursor_read};
+    return bsp_apply_stream(c, old, &rd, out);
+}
