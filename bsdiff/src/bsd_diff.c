@@ -1,0 +1,445 @@
+/* bsd_diff.c - the public API: contexts, options, prepared olds, and the diff driver that runs
+ * the matcher over fixed chunks of new on worker threads and feeds the writer in order. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "bsd_pbz.h"
+#include "bsdelta_format.h"
+
+/* The scan splits new into chunks of this size. It is a constant (not derived from the thread
+ * count), so the segments, and hence the patch, are the same for every number of threads. */
+#define CHUNK ((int64_t)1 << 20)
+
+/* Tuning of the matcher per format (see bsd_match.c): BSDIFF40 pays 24 raw bytes per command,
+ * BSDELTA 3-6, so BSDELTA can afford more, shorter alignments. */
+#define GAIN_BSDIFF40 8
+#define GAIN_BSDELTA 8
+#define MERGE_GAP_BSDIFF40 32
+#define MERGE_GAP_BSDELTA 8
+
+struct bsd_ctx {
+    bsd_options opt;
+    char detail[512];
+    bsd_stats stats;
+};
+
+double bsd_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static bsd_error fail(bsd_ctx *ctx, bsd_error e, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->detail, sizeof ctx->detail, fmt, ap);
+    va_end(ap);
+    return e;
+}
+
+const char *bsd_strerror(bsd_error err) {
+    switch (err) {
+    case BSD_OK: return "success";
+    case BSD_E_MISUSE: return "invalid argument or call out of order";
+    case BSD_E_NOMEM: return "out of memory";
+    case BSD_E_LIMIT: return "memory cap or size limit exceeded";
+    case BSD_E_UNSUPPORTED: return "option not supported";
+    case BSD_E_WRITE: return "writing the patch failed";
+    case BSD_E_COMPRESS: return "compressor error";
+    case BSD_E_CANCELLED: return "cancelled";
+    case BSD_E_THREAD: return "cannot start worker threads";
+    case BSD_E_IO: return "temporary file error";
+    }
+    return "unknown error";
+}
+
+void bsd_options_init(bsd_options *opt) {
+    memset(opt, 0, sizeof(*opt));
+    opt->format = BSD_FORMAT_BSDELTA;
+    opt->compressor = BSD_COMP_BZIP2;
+}
+
+int bsd_have_zstd(void) {
+#ifdef BSD_HAVE_ZSTD
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+bsd_ctx *bsd_create(void) {
+    bsd_ctx *ctx = calloc(1, sizeof(*ctx));
+    if (ctx) bsd_options_init(&ctx->opt);
+    return ctx;
+}
+
+void bsd_free(bsd_ctx *ctx) { free(ctx); }
+
+const char *bsd_detail(const bsd_ctx *ctx) { return ctx ? ctx->detail : ""; }
+
+void bsd_get_stats(const bsd_ctx *ctx, bsd_stats *st) { *st = ctx->stats; }
+
+bsd_error bsd_set_options(bsd_ctx *ctx, const bsd_options *opt) {
+    if (!ctx || !opt) return BSD_E_MISUSE;
+    ctx->detail[0] = 0;
+    if (opt->format != BSD_FORMAT_BSDELTA && opt->format != BSD_FORMAT_BSDIFF40)
+        return fail(ctx, BSD_E_MISUSE, "unknown format %d", (int)opt->format);
+    if (opt->compressor != BSD_COMP_NONE && opt->compressor != BSD_COMP_BZIP2 &&
+        opt->compressor != BSD_COMP_ZSTD)
+        return fail(ctx, BSD_E_MISUSE, "unknown compressor %d", (int)opt->compressor);
+    if (opt->format == BSD_FORMAT_BSDIFF40 && opt->compressor != BSD_COMP_BZIP2)
+        return fail(ctx, BSD_E_UNSUPPORTED, "BSDIFF40 patches are always bzip2-compressed");
+    if (opt->compressor == BSD_COMP_ZSTD && !bsd_have_zstd())
+        return fail(ctx, BSD_E_UNSUPPORTED, "this build has no zstd support");
+    int maxlvl = opt->compressor == BSD_COMP_ZSTD ? 22 : opt->compressor == BSD_COMP_BZIP2 ? 9 : 0;
+    if (opt->level < 0 || opt->level > maxlvl)
+        return fail(ctx, BSD_E_MISUSE, "level %d out of range (0 = default, 1..%d)", opt->level,
+                    maxlvl);
+    ctx->opt = *opt;
+    return BSD_OK;
+}
+
+static unsigned eff_threads(const bsd_ctx *ctx) {
+    unsigned t = ctx->opt.threads;
+    if (!t) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        t = n > 0 ? (unsigned)n : 1;
+    }
+    return t > 64 ? 64 : t;
+}
+
+static int eff_level(const bsd_ctx *ctx) {
+    if (ctx->opt.level) return ctx->opt.level;
+    return ctx->opt.compressor == BSD_COMP_ZSTD ? 19 : 9;
+}
+
+static int progress(bsd_ctx *ctx, bsd_stage st, uint64_t done, uint64_t total) {
+    return ctx->opt.progress && ctx->opt.progress(ctx->opt.progress_opaque, st, done, total);
+}
+
+/* ---------------- prepared old ---------------- */
+
+bsd_error bsd_prepare_old(bsd_ctx *ctx, const void *old, size_t old_size, bsd_old **out) {
+    if (!ctx || !out || (!old && old_size)) return BSD_E_MISUSE;
+    *out = NULL;
+    ctx->detail[0] = 0;
+    if ((uint64_t)old_size > BSDL_MAX_FILE_SIZE)
+        return fail(ctx, BSD_E_LIMIT, "old file of %zu bytes exceeds the format's 2^62", old_size);
+    uint64_t need = (uint64_t)old_size + bsd_blockindex_bytes((int64_t)old_size);
+    if (ctx->opt.mem_limit && need > ctx->opt.mem_limit)
+        return fail(ctx, BSD_E_LIMIT,
+                    "preparing the old file needs about %llu bytes, above the cap of %llu",
+                    (unsigned long long)need, (unsigned long long)ctx->opt.mem_limit);
+    bsd_old *o = calloc(1, sizeof(*o));
+    if (!o) return fail(ctx, BSD_E_NOMEM, "out of memory");
+    o->data = old_size ? old : (const unsigned char *)"";
+    o->size = (int64_t)old_size;
+    pthread_mutex_init(&o->lock, NULL);
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(o->data, old_size));
+    memcpy(o->hash, c.digest, 16);
+    if (bsd_blockindex_build(o)) {
+        bsd_old_free(o);
+        return fail(ctx, BSD_E_NOMEM, "out of memory for the block index");
+    }
+    *out = o;
+    return BSD_OK;
+}
+
+void bsd_old_free(bsd_old *o) {
+    if (!o) return;
+    pthread_mutex_destroy(&o->lock);
+    free(o->blk_table);
+    free(o->sa);
+    free(o->bucket);
+    free(o->bloom);
+    free(o);
+}
+
+/* Builds the suffix array if needed; mem_other = bytes the caller holds besides old and the
+ * index (for the cap check). */
+static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other) {
+    bsd_error e = BSD_OK;
+    pthread_mutex_lock(&o->lock);
+    if (!o->index_built) {
+        uint64_t need = mem_other + (uint64_t)o->size + bsd_blockindex_bytes(o->size) +
+                        bsd_index_bytes(o->size);
+        if (ctx->opt.mem_limit && need > ctx->opt.mem_limit) {
+            e = fail(ctx, BSD_E_LIMIT,
+                     "the suffix array of a %lld-byte old file needs an estimated peak of %llu "
+                     "bytes, above the cap of %llu",
+                     (long long)o->size, (unsigned long long)need,
+                     (unsigned long long)ctx->opt.mem_limit);
+        } else if (progress(ctx, BSD_STAGE_SORT, 0, 1)) {
+            e = fail(ctx, BSD_E_CANCELLED, "cancelled by the progress callback");
+        } else {
+            double t0 = bsd_now();
+            char err[256] = "";
+            int rc = bsd_index_build(o, err, sizeof err);
+            if (rc) {
+                free(o->sa);
+                free(o->bucket);
+                free(o->bloom);
+                o->sa = NULL;
+                o->bucket = NULL;
+                o->bloom = NULL;
+                e = rc == -1 ? fail(ctx, BSD_E_NOMEM, "out of memory for the suffix array")
+                             : fail(ctx, BSD_E_NOMEM, "%s", err);
+            } else {
+                o->index_built = 1;
+                o->sort_seconds = bsd_now() - t0;
+                ctx->stats.sort_seconds = o->sort_seconds;
+                if (progress(ctx, BSD_STAGE_SORT, 1, 1))
+                    e = fail(ctx, BSD_E_CANCELLED, "cancelled by the progress callback");
+            }
+        }
+    }
+    pthread_mutex_unlock(&o->lock);
+    return e;
+}
+
+bsd_error bsd_old_build_index(bsd_ctx *ctx, bsd_old *o) {
+    if (!ctx || !o) return BSD_E_MISUSE;
+    ctx->detail[0] = 0;
+    return ensure_index(ctx, o, 0);
+}
+
+/* ---------------- diff ---------------- */
+
+typedef struct chunk_job {
+    bsd_job job;
+    const bsd_old *o;
+    const unsigned char *nw;
+    int64_t cs, ce;
+    bsd_scan_params prm;
+    bsd_seglist segs;
+    int err;
+} chunk_job;
+
+static void chunk_run(void *arg) {
+    chunk_job *c = arg;
+    c->err = bsd_scan_chunk(c->o, c->nw, c->cs, c->ce, &c->prm, &c->segs);
+}
+
+bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_size,
+                   const bsd_sink *out) {
+    if (!ctx) return BSD_E_MISUSE;
+    ctx->detail[0] = 0;
+    memset(&ctx->stats, 0, sizeof ctx->stats);
+    if (!o || !out || !out->write || (!new_data && new_size))
+        return fail(ctx, BSD_E_MISUSE, "bsd_diff: missing old, sink or new data");
+    if ((uint64_t)new_size > BSDL_MAX_FILE_SIZE)
+        return fail(ctx, BSD_E_LIMIT, "new file of %zu bytes exceeds the format's 2^62", new_size);
+    const unsigned char *nw = new_size ? new_data : (const unsigned char *)"";
+    int64_t m = (int64_t)new_size;
+    unsigned threads = eff_threads(ctx);
+    int bsdiff40 = ctx->opt.format == BSD_FORMAT_BSDIFF40;
+    int level = eff_level(ctx);
+    double t_start = bsd_now();
+
+    /* Memory other than old and its indexes: new, the writer, and chunk results in flight
+     * (at most 3 x 8 bytes per new byte of the chunks in the window, usually far less). */
+    uint64_t window = 2 * (uint64_t)threads;
+    uint64_t inflight = window * (uint64_t)CHUNK * 3;
+    if (inflight > 4 * (uint64_t)new_size + 65536) inflight = 4 * (uint64_t)new_size + 65536;
+    uint64_t other = (uint64_t)m + bsd_writer_bytes(ctx->opt.format, ctx->opt.compressor, level) +
+                     inflight;
+    ctx->stats.old_size = (uint64_t)o->size;
+    ctx->stats.new_size = (uint64_t)m;
+    ctx->stats.peak_estimate = other + (uint64_t)o->size + bsd_blockindex_bytes(o->size) +
+                               (o->index_built ? bsd_index_bytes(o->size) : 0);
+    if (ctx->opt.mem_limit && ctx->stats.peak_estimate > ctx->opt.mem_limit)
+        return fail(ctx, BSD_E_LIMIT, "diffing needs an estimated peak of %llu bytes, above the "
+                    "cap of %llu", (unsigned long long)ctx->stats.peak_estimate,
+                    (unsigned long long)ctx->opt.mem_limit);
+
+    if (progress(ctx, BSD_STAGE_HASH, 0, (uint64_t)m))
+        return fail(ctx, BSD_E_CANCELLED, "cancelled by the progress callback");
+    unsigned char new_hash[16];
+    if (!bsdiff40) {
+        XXH128_canonical_t c;
+        XXH128_canonicalFromHash(&c, XXH3_128bits(nw, (size_t)m));
+        memcpy(new_hash, c.digest, 16);
+    }
+    bsd_seglist fast = {0};
+    int fr = bsd_fast_match(o, nw, m, &fast);
+    if (fr < 0) return fail(ctx, BSD_E_NOMEM, "out of memory in the block pre-match");
+    ctx->stats.fast_path = fr;
+    ctx->stats.hash_seconds = bsd_now() - t_start;
+
+    bsd_error e = BSD_OK;
+    if (!fr) {
+        e = ensure_index(ctx, o, other);
+        if (e) return e;
+        ctx->stats.peak_estimate += bsd_index_bytes(o->size);
+    }
+
+    int perr;
+    bsd_pool *pool = bsd_pool_create(threads, &perr);
+    if (perr) {
+        bsd_seglist_free(&fast);
+        return fail(ctx, perr == 1 ? BSD_E_NOMEM : BSD_E_THREAD, "cannot start %u worker threads",
+                    threads);
+    }
+    bsd_write_cfg wc = {
+        .format = ctx->opt.format,
+        .comp = bsdiff40 ? BSD_COMP_BZIP2 : ctx->opt.compressor,
+        .level = level,
+        .old = o->data,
+        .old_size = o->size,
+        .nw = nw,
+        .new_size = m,
+        .old_hash = o->hash,
+        .new_hash = new_hash,
+        .sink = out,
+        .pool = pool,
+        .threads = threads,
+        .merge_gap = bsdiff40 ? MERGE_GAP_BSDIFF40 : MERGE_GAP_BSDELTA,
+    };
+    bsd_writer *w = NULL;
+    char err[256] = "";
+    chunk_job *jobs = NULL;
+    int64_t nchunks = (m + CHUNK - 1) / CHUNK, submitted = 0, k = 0;
+    double t_scan = bsd_now();
+
+    e = bsd_writer_open(&w, &wc, err, sizeof err);
+    if (e) goto done;
+    if (fr) {
+        e = bsd_writer_segments(w, fast.v, fast.n, err, sizeof err);
+        if (e) goto done;
+        if (progress(ctx, BSD_STAGE_SCAN, (uint64_t)m, (uint64_t)m)) {
+            e = BSD_E_CANCELLED;
+            goto done;
+        }
+    } else if (nchunks) {
+        jobs = calloc((size_t)nchunks, sizeof(*jobs));
+        if (!jobs) {
+            e = BSD_E_NOMEM;
+            snprintf(err, sizeof err, "out of memory");
+            goto done;
+        }
+        bsd_scan_params prm = {.min_gain = bsdiff40 ? GAIN_BSDIFF40 : GAIN_BSDELTA};
+        for (k = 0; k < nchunks; k++) {
+            while (submitted < nchunks && submitted < k + (int64_t)window) {
+                chunk_job *c = &jobs[submitted];
+                c->o = o;
+                c->nw = nw;
+                c->cs = submitted * CHUNK;
+                c->ce = c->cs + CHUNK < m ? c->cs + CHUNK : m;
+                c->prm = prm;
+                c->job.fn = chunk_run;
+                c->job.arg = c;
+                bsd_pool_submit(pool, &c->job);
+                submitted++;
+            }
+            bsd_pool_wait(pool, &jobs[k].job);
+            if (jobs[k].err) {
+                e = BSD_E_NOMEM;
+                snprintf(err, sizeof err, "out of memory in the matcher");
+                goto done;
+            }
+            e = bsd_writer_segments(w, jobs[k].segs.v, jobs[k].segs.n, err, sizeof err);
+            bsd_seglist_free(&jobs[k].segs);
+            if (e) goto done;
+            if (progress(ctx, BSD_STAGE_SCAN, (uint64_t)jobs[k].ce, (uint64_t)m)) {
+                e = BSD_E_CANCELLED;
+                goto done;
+            }
+        }
+    }
+    ctx->stats.scan_seconds = bsd_now() - t_scan;
+    double t_fin = bsd_now();
+    if (progress(ctx, BSD_STAGE_FINISH, 0, 1)) {
+        e = BSD_E_CANCELLED;
+        goto done;
+    }
+    e = bsd_writer_finish(w, err, sizeof err);
+    if (e) goto done;
+    double csec;
+    bsd_writer_stats(w, &ctx->stats.patch_size, &ctx->stats.commands, &ctx->stats.diff_bytes,
+                     &ctx->stats.extra_bytes, &csec);
+    ctx->stats.compress_seconds = bsd_now() - t_fin;
+    (void)csec;
+
+done:
+    if (jobs) {
+        for (int64_t j = k; j < submitted; j++) {
+            bsd_pool_wait(pool, &jobs[j].job);
+            bsd_seglist_free(&jobs[j].segs);
+        }
+        free(jobs);
+    }
+    bsd_writer_free(w);
+    bsd_pool_free(pool);
+    bsd_seglist_free(&fast);
+    if (e == BSD_E_CANCELLED) return fail(ctx, e, "cancelled by the progress callback");
+    if (e) return fail(ctx, e, "%s", err);
+    return BSD_OK;
+}
+
+/* ---------------- convenience ---------------- */
+
+typedef struct membuf {
+    unsigned char *p;
+    size_t len, cap;
+} membuf;
+
+static int mem_write(void *opaque, const void *buf, size_t len) {
+    membuf *b = opaque;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + len) cap *= 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (!p) return -1;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, buf, len);
+    b->len += len;
+    return 0;
+}
+
+static int file_write(void *opaque, const void *buf, size_t len) {
+    return fwrite(buf, 1, len, (FILE *)opaque) == len ? 0 : -1;
+}
+
+static bsd_error diff_pair(bsd_ctx *ctx, const void *old_data, size_t old_size,
+                           const void *new_data, size_t new_size, const bsd_sink *sink) {
+    bsd_old *o = NULL;
+    bsd_error e = bsd_prepare_old(ctx, old_data, old_size, &o);
+    if (e) return e;
+    e = bsd_diff(ctx, o, new_data, new_size, sink);
+    bsd_old_free(o);
+    return e;
+}
+
+bsd_error bsd_diff_buffers(bsd_ctx *ctx, const void *old_data, size_t old_size,
+                           const void *new_data, size_t new_size, unsigned char **patch,
+                           size_t *patch_size) {
+    if (!ctx || !patch || !patch_size) return BSD_E_MISUSE;
+    *patch = NULL;
+    *patch_size = 0;
+    membuf b = {0};
+    bsd_sink s = {&b, mem_write};
+    bsd_error e = diff_pair(ctx, old_data, old_size, new_data, new_size, &s);
+    if (e) {
+        free(b.p);
+        return e;
+    }
+    *patch = b.p;
+    *patch_size = b.len;
+    return BSD_OK;
+}
+
+void bsd_buffer_free(void *buf) { free(buf); }
+
+bsd_error bsd_diff_to_file(bsd_ctx *ctx, const void *old_data, size_t old_size,
+                           const void *new_data, size_t new_size, FILE *fp) {
+    if (!ctx || !fp) return BSD_E_MISUSE;
+    bsd_sink s = {fp, file_write};
+    return diff_pair(ctx, old_data, old_size, new_data, new_size, &s);
+}

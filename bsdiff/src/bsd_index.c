@@ -1,0 +1,177 @@
+/* bsd_index.c - indexes of the old file: suffix array (libdivsufsort) with a two-byte bucket
+ * table and a q-gram presence filter for the full scan, and a block-hash table for the
+ * near-identical fast path. */
+#include <stdlib.h>
+
+#include <divsufsort.h>
+#include <divsufsort64.h>
+
+#include "bsd_internal.h"
+
+/* Largest filter: 2^27 bits = 16 MiB; largest block table: 2^21 slots = 8 MiB. Both keep the
+ * working memory within the 64 MiB budget whatever the input size. */
+#define BLOOM_MAX_LOG 27
+#define BLOCK_SLOTS_MAX_LOG 21
+
+static unsigned bloom_log_for(int64_t n) {
+    unsigned lg = 16;
+    while (lg < BLOOM_MAX_LOG && ((int64_t)1 << lg) < n * 8) lg++;
+    return lg;
+}
+
+static size_t block_slots_for(int64_t n, int64_t *stride) {
+    int64_t s = BSD_BLOCK;
+    while (n / s > ((int64_t)1 << (BLOCK_SLOTS_MAX_LOG - 1))) s *= 2;
+    size_t slots = 1024;
+    while ((int64_t)slots < 2 * (n / s + 1)) slots *= 2;
+    *stride = s;
+    return slots;
+}
+
+uint64_t bsd_index_bytes(int64_t n) {
+    uint64_t per = n >= INT32_MAX ? 8 : 4;
+    return per * (uint64_t)n + 65537 * 8 + ((uint64_t)1 << bloom_log_for(n)) / 8;
+}
+
+uint64_t bsd_blockindex_bytes(int64_t n) {
+    int64_t stride;
+    return block_slots_for(n, &stride) * sizeof(uint32_t);
+}
+
+/* Hash of BSD_BLOCK bytes: four 64-bit words mixed by multiplication. */
+static inline uint64_t block_hash(const unsigned char *p) {
+    uint64_t h = bsd_load64(p) * 0x9E3779B97F4A7C15ull;
+    h = (h ^ (h >> 29) ^ bsd_load64(p + 8)) * 0xBF58476D1CE4E5B9ull;
+    h = (h ^ (h >> 31) ^ bsd_load64(p + 16)) * 0x94D049BB133111EBull;
+    h = (h ^ (h >> 29) ^ bsd_load64(p + 24)) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 32);
+}
+
+int bsd_blockindex_build(bsd_old *o) {
+    size_t slots = block_slots_for(o->size, &o->blk_stride);
+    o->blk_table = calloc(slots, sizeof(uint32_t));
+    if (!o->blk_table) return -1;
+    o->blk_mask = slots - 1;
+    int64_t nblocks = o->size >= BSD_BLOCK ? (o->size - BSD_BLOCK) / o->blk_stride + 1 : 0;
+    /* Later blocks never displace earlier ones: the first occurrence of repeated content wins,
+     * deterministically. */
+    for (int64_t b = 0; b < nblocks; b++) {
+        size_t s = (size_t)block_hash(o->data + b * o->blk_stride) & o->blk_mask;
+        while (o->blk_table[s]) {
+            const unsigned char *q = o->data + (int64_t)(o->blk_table[s] - 1) * o->blk_stride;
+            if (memcmp(q, o->data + b * o->blk_stride, BSD_BLOCK) == 0) break;
+            s = (s + 1) & o->blk_mask;
+        }
+        if (!o->blk_table[s]) o->blk_table[s] = (uint32_t)(b + 1);
+    }
+    return 0;
+}
+
+int64_t bsd_block_lookup(const bsd_old *o, const unsigned char *p) {
+    size_t s = (size_t)block_hash(p) & o->blk_mask;
+    for (int probes = 0; o->blk_table[s] && probes < 8; probes++) {
+        int64_t q = (int64_t)(o->blk_table[s] - 1) * o->blk_stride;
+        if (memcmp(o->data + q, p, BSD_BLOCK) == 0) return q;
+        s = (s + 1) & o->blk_mask;
+    }
+    return -1;
+}
+
+static inline size_t qgram_hash(const unsigned char *p, unsigned lg) {
+    return (size_t)((bsd_load64(p) * 0x9E3779B97F4A7C15ull) >> (64 - lg));
+}
+
+int bsd_index_build(bsd_old *o, char *err, size_t errlen) {
+    int64_t n = o->size;
+    const unsigned char *d = o->data;
+    o->bucket = calloc(65537, sizeof(int64_t));
+    o->bloom_bits = bloom_log_for(n);
+    o->bloom = calloc(((size_t)1 << o->bloom_bits) / 64, sizeof(uint64_t));
+    if (!o->bucket || !o->bloom) return -1;
+
+    o->sa64 = n >= INT32_MAX;
+    o->sa = malloc((size_t)(n ? n : 1) * (o->sa64 ? 8 : 4));
+    if (!o->sa) return -1;
+    int rc = o->sa64 ? divsufsort64(d, o->sa, n) : divsufsort(d, o->sa, (saidx_t)n);
+    if (rc != 0) {
+        snprintf(err, errlen, "suffix sort failed (libdivsufsort returned %d)", rc);
+        return -2;
+    }
+
+    /* bucket[k] = first SA index whose suffix starts with the two bytes k (suffixes of length
+     * one sort before every longer suffix with the same first byte). */
+    int64_t *cnt = o->bucket, run = 0;
+    unsigned single = n > 0 ? (unsigned)d[n - 1] << 8 : 0x10000;
+    for (int64_t i = 0; i + 1 < n; i++) cnt[(unsigned)d[i] << 8 | d[i + 1]]++;
+    for (unsigned k = 0; k < 65536; k++) {
+        if (n > 0 && k == single) run++;
+        int64_t c = cnt[k];
+        cnt[k] = run;
+        run += c;
+    }
+    cnt[65536] = run;
+
+    unsigned lg = o->bloom_bits;
+    for (int64_t i = 0; i + BSD_QGRAM <= n; i++) {
+        size_t h = qgram_hash(d + i, lg);
+        o->bloom[h >> 6] |= (uint64_t)1 << (h & 63);
+    }
+    return 0;
+}
+
+/* Binary search for the longest match, over the SA range of p's first two bytes. The common
+ * prefix of p with both ends of the range is carried along, so each probe compares only from
+ * the smaller of the two: a search costs O(log n + match length). */
+#define DEFINE_FIND(NAME, T)                                                                   \
+    static int64_t NAME(const bsd_old *o, const T *sa, const unsigned char *p, int64_t plen,   \
+                        int64_t *pos) {                                                        \
+        const unsigned char *old = o->data;                                                    \
+        int64_t n = o->size;                                                                   \
+        unsigned key = (unsigned)p[0] << 8 | p[1];                                             \
+        int64_t lo = o->bucket[key], hi = o->bucket[key + 1] - 1;                              \
+        if (lo > hi) return 0;                                                                 \
+        int64_t slo = sa[lo], shi = sa[hi];                                                    \
+        int64_t llo = 2 + bsd_matchlen(old + slo + 2, n - slo - 2, p + 2, plen - 2);           \
+        if (llo == plen || lo == hi || (slo + llo < n && old[slo + llo] > p[llo])) {          \
+            *pos = slo;                                                                        \
+            return llo;                                                                        \
+        }                                                                                      \
+        int64_t lhi = 2 + bsd_matchlen(old + shi + 2, n - shi - 2, p + 2, plen - 2);           \
+        if (lhi == plen || shi + lhi == n || old[shi + lhi] < p[lhi]) {                        \
+            *pos = shi;                                                                        \
+            return lhi;                                                                        \
+        }                                                                                      \
+        while (hi - lo > 1) {                                                                  \
+            int64_t mid = lo + (hi - lo) / 2, sm = sa[mid];                                    \
+            int64_t k = llo < lhi ? llo : lhi;                                                 \
+            int64_t l = k + bsd_matchlen(old + sm + k, n - sm - k, p + k, plen - k);           \
+            if (l == plen) {                                                                   \
+                *pos = sm;                                                                     \
+                return l;                                                                      \
+            }                                                                                  \
+            if (sm + l == n || old[sm + l] < p[l]) {                                           \
+                lo = mid;                                                                      \
+                llo = l;                                                                       \
+            } else {                                                                           \
+                hi = mid;                                                                      \
+                lhi = l;                                                                       \
+            }                                                                                  \
+        }                                                                                      \
+        if (llo >= lhi) {                                                                      \
+            *pos = sa[lo];                                                                     \
+            return llo;                                                                        \
+        }                                                                                      \
+        *pos = sa[hi];                                                                         \
+        return lhi;                                                                            \
+    }
+
+DEFINE_FIND(find32, int32_t)
+DEFINE_FIND(find64, int64_t)
+
+int64_t bsd_index_find(const bsd_old *o, const unsigned char *p, int64_t plen, int64_t *pos) {
+    if (plen < BSD_QGRAM) return 0;
+    size_t h = qgram_hash(p, o->bloom_bits);
+    if (!(o->bloom[h >> 6] >> (h & 63) & 1)) return 0;
+    int64_t l = o->sa64 ? find64(o, o->sa, p, plen, pos) : find32(o, o->sa, p, plen, pos);
+    return l >= BSD_QGRAM ? l : 0;
+}

@@ -1,0 +1,401 @@
+/* bsd_pbz.c - worker pool, and a bzip2 writer that compresses blocks in parallel yet emits ONE
+ * standard bzip2 stream (what BSDIFF40 and BSDELTA require), identical for every thread count.
+ *
+ * How: the input is cut into pieces exactly where a sequential libbz2 compressor would end a
+ * block (its run-length stage is replayed to count block symbols), plus a cut every
+ * PIECE_MAX input bytes so that runs of zeros still spread over the workers. Each piece is
+ * compressed alone as a one-block stream; the blocks are then concatenated bit by bit between
+ * one stream header and one end-of-stream mark with the combined CRC. Cut points depend only
+ * on the data and the level, never on the thread count. */
+#include <stdlib.h>
+
+#include <bzlib.h>
+
+#include "bsd_pbz.h"
+
+/* ---------------- pool ---------------- */
+
+struct bsd_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    bsd_job *head, *tail;
+    int stop;
+    unsigned n;
+    pthread_t *th;
+};
+
+static void *pool_main(void *arg) {
+    bsd_pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->head && !p->stop) pthread_cond_wait(&p->work, &p->mu);
+        if (!p->head) break;
+        bsd_job *j = p->head;
+        p->head = j->next;
+        if (!p->head) p->tail = NULL;
+        pthread_mutex_unlock(&p->mu);
+        j->fn(j->arg);
+        pthread_mutex_lock(&p->mu);
+        j->state = 2;
+        pthread_cond_broadcast(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+bsd_pool *bsd_pool_create(unsigned nthreads, int *err) {
+    *err = 0;
+    if (nthreads <= 1) return NULL;
+    bsd_pool *p = calloc(1, sizeof(*p));
+    if (!p || !(p->th = calloc(nthreads, sizeof(pthread_t)))) {
+        free(p);
+        *err = 1;
+        return NULL;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    for (; p->n < nthreads; p->n++)
+        if (pthread_create(&p->th[p->n], NULL, pool_main, p)) break;
+    if (p->n == 0) {
+        bsd_pool_free(p);
+        *err = 2;
+        return NULL;
+    }
+    return p;
+}
+
+void bsd_pool_submit(bsd_pool *p, bsd_job *j) {
+    j->next = NULL;
+    if (!p) {
+        j->state = 1;
+        j->fn(j->arg);
+        j->state = 2;
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    j->state = 1;
+    if (p->tail) p->tail->next = j;
+    else p->head = j;
+    p->tail = j;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void bsd_pool_wait(bsd_pool *p, bsd_job *j) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    while (j->state != 2) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void bsd_pool_free(bsd_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    for (unsigned i = 0; i < p->n; i++) pthread_join(p->th[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->done);
+    free(p->th);
+    free(p);
+}
+
+/* ---------------- spill ---------------- */
+
+void bsd_spill_init(bsd_spill *s, size_t mem_limit) {
+    memset(s, 0, sizeof(*s));
+    s->limit = mem_limit;
+}
+
+int bsd_spill_write(void *opaque, const void *buf, size_t len) {
+    bsd_spill *s = opaque;
+    if (!s->fp && s->len + len <= s->limit) {
+        if (s->len + len > s->cap) {
+            size_t cap = s->cap ? s->cap : 65536;
+            while (cap < s->len + len) cap *= 2;
+            if (cap > s->limit) cap = s->limit;
+            unsigned char *m = realloc(s->mem, cap);
+            if (!m) return -1;
+            s->mem = m;
+            s->cap = cap;
+        }
+        memcpy(s->mem + s->len, buf, len);
+        s->len += len;
+        s->total += len;
+        return 0;
+    }
+    if (!s->fp) {
+        s->fp = tmpfile();
+        if (!s->fp) return -2;
+        if (s->len && fwrite(s->mem, 1, s->len, s->fp) != s->len) return -2;
+        free(s->mem);
+        s->mem = NULL;
+        s->len = s->cap = 0;
+    }
+    if (fwrite(buf, 1, len, s->fp) != len) return -2;
+    s->total += len;
+    return 0;
+}
+
+int bsd_spill_drain(bsd_spill *s, const bsd_sink *out) {
+    if (!s->fp) return s->len && out->write(out->opaque, s->mem, s->len) ? -1 : 0;
+    if (fflush(s->fp) || fseek(s->fp, 0, SEEK_SET)) return -2;
+    unsigned char buf[65536];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, s->fp)) > 0)
+        if (out->write(out->opaque, buf, got)) return -1;
+    return ferror(s->fp) ? -2 : 0;
+}
+
+void bsd_spill_free(bsd_spill *s) {
+    free(s->mem);
+    if (s->fp) fclose(s->fp);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---------------- parallel single-stream bzip2 ---------------- */
+
+#define PIECE_MAX ((size_t)8 << 20)
+
+typedef struct pbz_piece {
+    bsd_job job;
+    unsigned char *in, *out;
+    size_t inlen, incap, outlen;
+    int level, err;
+    double seconds;
+    struct pbz_piece *next;
+} pbz_piece;
+
+struct bsd_pbz {
+    bsd_pool *pool;
+    int level;
+    int64_t nblock_max;
+    /* replay of libbz2's run-length stage: current run and block fill */
+    int run_ch, run_len;
+    int64_t nblock;
+    pbz_piece *cur, *head, *tail;
+    int inflight, max_inflight;
+    /* output bit writer */
+    int (*write)(void *opaque, const void *buf, size_t len);
+    void *opaque;
+    uint64_t acc;
+    int nacc;
+    unsigned char obuf[65536];
+    size_t olen;
+    uint32_t crc;
+    uint64_t total_out;
+    double seconds;
+    int err; /* 0, or a bsd_error */
+};
+
+static void piece_compress(void *arg) {
+    pbz_piece *pc = arg;
+    double t0 = bsd_now();
+    unsigned int cap = (unsigned int)(pc->inlen + pc->inlen / 100 + 1024);
+    pc->out = malloc(cap);
+    if (!pc->out) {
+        pc->err = BSD_E_NOMEM;
+        return;
+    }
+    int rc = BZ2_bzBuffToBuffCompress((char *)pc->out, &cap, (char *)pc->in,
+                                      (unsigned int)pc->inlen, pc->level, 0, 0);
+    if (rc != BZ_OK) pc->err = rc == BZ_MEM_ERROR ? BSD_E_NOMEM : BSD_E_COMPRESS;
+    pc->outlen = cap;
+    free(pc->in);
+    pc->in = NULL;
+    pc->seconds = bsd_now() - t0;
+}
+
+static int flush_obuf(bsd_pbz *z) {
+    if (z->olen && !z->err && z->write(z->opaque, z->obuf, z->olen)) z->err = BSD_E_WRITE;
+    z->total_out += z->olen;
+    z->olen = 0;
+    return z->err;
+}
+
+static inline void put_byte(bsd_pbz *z, unsigned b) {
+    z->obuf[z->olen++] = (unsigned char)b;
+    if (z->olen == sizeof z->obuf) flush_obuf(z);
+}
+
+static void put_bits(bsd_pbz *z, uint32_t v, int n) { /* n <= 32 */
+    z->acc = (z->acc << n) | (v & (n == 32 ? 0xffffffffu : ((1u << n) - 1)));
+    z->nacc += n;
+    while (z->nacc >= 8) {
+        put_byte(z, (unsigned)(z->acc >> (z->nacc - 8)) & 0xff);
+        z->nacc -= 8;
+    }
+}
+
+static int get_bit(const unsigned char *b, uint64_t i) { return b[i >> 3] >> (7 - (i & 7)) & 1; }
+
+static uint64_t get_bits(const unsigned char *b, uint64_t i, int n) {
+    uint64_t v = 0;
+    for (int k = 0; k < n; k++) v = v << 1 | (uint64_t)get_bit(b, i + (uint64_t)k);
+    return v;
+}
+
+/* Appends the one block of a piece's stream to the output. */
+static int emit_piece(bsd_pbz *z, pbz_piece *pc) {
+    const unsigned char *s = pc->out;
+    size_t len = pc->outlen;
+    if (len < 4 + 10 + 10 || get_bits(s, 32, 48) != 0x314159265359ull) return BSD_E_COMPRESS;
+    uint32_t bcrc = (uint32_t)get_bits(s, 80, 32);
+    uint64_t total = (uint64_t)len * 8, end = 0;
+    for (int pad = 0; pad < 8; pad++) {
+        uint64_t e = total - (uint64_t)pad;
+        if (get_bits(s, e - 80, 48) == 0x177245385090ull && get_bits(s, e - 32, 32) == bcrc &&
+            (pad == 0 || get_bits(s, e, pad) == 0)) {
+            end = e - 80;
+            break;
+        }
+    }
+    if (!end) return BSD_E_COMPRESS; /* not exactly one block: the replay disagrees with libbz2 */
+    z->crc = ((z->crc << 1) | (z->crc >> 31)) ^ bcrc;
+    uint64_t nbits = end - 32, whole = nbits / 8;
+    for (uint64_t i = 0; i < whole; i++) put_bits(z, s[4 + i], 8);
+    int rest = (int)(nbits % 8);
+    if (rest) put_bits(z, s[4 + whole] >> (8 - rest), rest);
+    return z->err;
+}
+
+static int drain_one(bsd_pbz *z) {
+    pbz_piece *pc = z->head;
+    bsd_pool_wait(z->pool, &pc->job);
+    z->head = pc->next;
+    if (!z->head) z->tail = NULL;
+    z->inflight--;
+    z->seconds += pc->seconds;
+    int e = pc->err ? pc->err : emit_piece(z, pc);
+    if (e && !z->err) z->err = e;
+    free(pc->out);
+    free(pc);
+    return z->err;
+}
+
+static int submit_cur(bsd_pbz *z) {
+    pbz_piece *pc = z->cur;
+    z->cur = NULL;
+    if (!pc) return z->err;
+    if (!pc->inlen) {
+        free(pc->in);
+        free(pc);
+        return z->err;
+    }
+    pc->level = z->level;
+    pc->job.fn = piece_compress;
+    pc->job.arg = pc;
+    if (z->tail) z->tail->next = pc;
+    else z->head = pc;
+    z->tail = pc;
+    z->inflight++;
+    bsd_pool_submit(z->pool, &pc->job);
+    while (z->inflight > z->max_inflight && !z->err) drain_one(z);
+    return z->err;
+}
+
+bsd_pbz *bsd_pbz_create(bsd_pool *pool, unsigned threads, int level,
+                        int (*write)(void *, const void *, size_t), void *opaque) {
+    bsd_pbz *z = calloc(1, sizeof(*z));
+    if (!z) return NULL;
+    z->pool = pool;
+    z->level = level;
+    z->nblock_max = 100000 * (int64_t)level - 19;
+    z->run_ch = 256;
+    z->max_inflight = (int)(pool ? threads + 1 : 0);
+    z->write = write;
+    z->opaque = opaque;
+    put_bits(z, 'B', 8);
+    put_bits(z, 'Z', 8);
+    put_bits(z, 'h', 8);
+    put_bits(z, (uint32_t)('0' + level), 8);
+    return z;
+}
+
+static int piece_append(bsd_pbz *z, const unsigned char *p, size_t n) {
+    if (!z->cur) {
+        z->cur = calloc(1, sizeof(pbz_piece));
+        if (!z->cur) return z->err = BSD_E_NOMEM;
+    }
+    pbz_piece *pc = z->cur;
+    if (pc->inlen + n > pc->incap) {
+        size_t cap = pc->incap ? pc->incap : 65536;
+        while (cap < pc->inlen + n) cap *= 2;
+        unsigned char *b = realloc(pc->in, cap);
+        if (!b) return z->err = BSD_E_NOMEM;
+        pc->in = b;
+        pc->incap = cap;
+    }
+    memcpy(pc->in + pc->inlen, p, n);
+    pc->inlen += n;
+    return 0;
+}
+
+/* Symbols libbz2 writes for a run of len equal bytes (1..255). */
+static inline int64_t run_syms(int len) { return len < 4 ? len : 5; }
+
+int bsd_pbz_write(bsd_pbz *z, const void *data, size_t len) {
+    const unsigned char *p = data;
+    size_t i = 0, from = 0;
+    while (i < len && !z->err) {
+        int c = p[i];
+        if (c == z->run_ch && z->run_len < 255) {
+            /* extend the current run as far as it goes */
+            size_t k = i + 1, lim = i + (size_t)(255 - z->run_len);
+            if (lim > len) lim = len;
+            while (k < lim && p[k] == c) k++;
+            z->run_len += (int)(k - i);
+            i = k;
+            continue;
+        }
+        /* byte i starts a new run: libbz2 flushes the previous one into the block first */
+        if (z->run_ch < 256) z->nblock += run_syms(z->run_len);
+        size_t inpiece = (z->cur ? z->cur->inlen : 0) + (i - from);
+        if (z->nblock >= z->nblock_max || inpiece >= PIECE_MAX) {
+            /* Block full: libbz2 ends the block here and starts the next one with this run.
+             * The same cut is taken for PIECE_MAX, with the replay restarted. */
+            if (piece_append(z, p + from, i - from) || submit_cur(z)) return z->err;
+            from = i;
+            z->nblock = 0;
+        }
+        z->run_ch = c;
+        z->run_len = 1;
+        i++;
+    }
+    if (!z->err && i > from) piece_append(z, p + from, i - from);
+    return z->err;
+}
+
+int bsd_pbz_finish(bsd_pbz *z) {
+    if (!z->err) submit_cur(z);
+    while (z->head) drain_one(z);
+    if (z->err) return z->err;
+    put_bits(z, 0x177245, 24);
+    put_bits(z, 0x385090, 24);
+    put_bits(z, z->crc, 32);
+    if (z->nacc) put_bits(z, 0, 8 - z->nacc);
+    return flush_obuf(z);
+}
+
+uint64_t bsd_pbz_total(const bsd_pbz *z) { return z->total_out + z->olen; }
+double bsd_pbz_seconds(const bsd_pbz *z) { return z->seconds; }
+
+void bsd_pbz_free(bsd_pbz *z) {
+    if (!z) return;
+    if (z->cur) {
+        free(z->cur->in);
+        free(z->cur);
+    }
+    while (z->head) { /* after an error: wait for running jobs before freeing them */
+        pbz_piece *pc = z->head;
+        bsd_pool_wait(z->pool, &pc->job);
+        z->head = pc->next;
+        free(pc->in);
+        free(pc->out);
+        free(pc);
+    }
+    free(z);
+}

@@ -1,0 +1,51 @@
+/* bsd_pbz.h - worker pool, spill buffer, and the parallel single-stream bzip2 writer
+ * (internal to the bsdiff library). */
+#ifndef BSD_PBZ_H
+#define BSD_PBZ_H
+
+#include <stdio.h>
+
+#include "bsd_internal.h"
+
+/* A unit of work; state 0 new, 1 queued/running, 2 done. Owned by the submitter. */
+typedef struct bsd_job {
+    void (*fn)(void *arg);
+    void *arg;
+    int state;
+    struct bsd_job *next;
+} bsd_job;
+
+typedef struct bsd_pool bsd_pool;
+/* NULL with *err == 0 when nthreads <= 1 (jobs then run inline at submission); NULL with
+ * *err != 0 when memory or threads are missing. */
+bsd_pool *bsd_pool_create(unsigned nthreads, int *err);
+void bsd_pool_submit(bsd_pool *p, bsd_job *j);
+void bsd_pool_wait(bsd_pool *p, bsd_job *j);
+void bsd_pool_free(bsd_pool *p); /* waits for queued jobs, joins */
+
+/* Byte sink that stays in memory up to limit bytes, then moves to an unnamed temporary file
+ * (tmpfile(3), removed automatically). Used for the BSDIFF40 blocks, whose lengths must be
+ * written in the header before them. */
+typedef struct bsd_spill {
+    unsigned char *mem;
+    size_t len, cap, limit;
+    FILE *fp;
+    uint64_t total;
+} bsd_spill;
+void bsd_spill_init(bsd_spill *s, size_t mem_limit);
+int bsd_spill_write(void *opaque, const void *buf, size_t len); /* 0, -1 nomem, -2 I/O */
+int bsd_spill_drain(bsd_spill *s, const bsd_sink *out);         /* 0, -1 sink, -2 I/O */
+void bsd_spill_free(bsd_spill *s);
+
+/* One bzip2 stream written to write(opaque, ...). Functions return 0 or a bsd_error; after an
+ * error every call returns it. */
+typedef struct bsd_pbz bsd_pbz;
+bsd_pbz *bsd_pbz_create(bsd_pool *pool, unsigned threads, int level,
+                        int (*write)(void *, const void *, size_t), void *opaque);
+int bsd_pbz_write(bsd_pbz *z, const void *data, size_t len);
+int bsd_pbz_finish(bsd_pbz *z);
+uint64_t bsd_pbz_total(const bsd_pbz *z);   /* compressed bytes written so far */
+double bsd_pbz_seconds(const bsd_pbz *z);   /* compressor time, summed over pieces */
+void bsd_pbz_free(bsd_pbz *z);
+
+#endif

@@ -1,0 +1,311 @@
+/* bsd_write.c - turns segments into commands and writes them in either format.
+ *
+ * BSDELTA: the 64-byte header, then one compressed stream of records written straight to the
+ * sink as it is produced.
+ * BSDIFF40: the header holds the compressed lengths of the control and diff blocks, so the
+ * three blocks are compressed concurrently into spill buffers (memory up to SPILL_MEM each, then
+ * an unnamed temporary file) and copied to the sink at the end. The compressed patch is thus
+ * held at most once, and only partly in memory. */
+#include <stdlib.h>
+
+#include <xxhash.h>
+#ifdef BSD_HAVE_ZSTD
+#include <zstd.h>
+#endif
+
+#include "bsd_pbz.h"
+#include "bsdelta_format.h"
+
+#define SPILL_MEM ((size_t)4 << 20)
+#define TMP_LEN 65536
+
+/* One output stream of the format: bzip2 (parallel), zstd, or stored. */
+typedef struct ostream {
+    bsd_compressor comp;
+    bsd_pbz *bz;
+#ifdef BSD_HAVE_ZSTD
+    ZSTD_CCtx *zc;
+    unsigned char *zbuf;
+#endif
+    int (*write)(void *, const void *, size_t);
+    void *opaque;
+    uint64_t raw_out;
+    double zsec;
+} ostream;
+
+struct bsd_writer {
+    bsd_write_cfg cfg;
+    ostream body;            /* BSDELTA */
+    ostream ctrl, diff, extra; /* BSDIFF40 */
+    bsd_spill sp_ctrl, sp_diff, sp_extra;
+    int have_pend, started;
+    bsd_seg pend;
+    uint64_t cmds, diff_bytes, extra_bytes, patch_bytes;
+    double seconds;
+    unsigned char tmp[TMP_LEN];
+};
+
+static int sink_write(void *opaque, const void *buf, size_t len) {
+    const bsd_sink *s = opaque;
+    return s->write(s->opaque, buf, len);
+}
+
+static bsd_error os_open(ostream *o, bsd_compressor comp, int level, bsd_pool *pool,
+                         unsigned threads, int (*write)(void *, const void *, size_t),
+                         void *opaque) {
+    memset(o, 0, sizeof(*o));
+    o->comp = comp;
+    o->write = write;
+    o->opaque = opaque;
+    if (comp == BSD_COMP_BZIP2) {
+        o->bz = bsd_pbz_create(pool, threads, level, write, opaque);
+        return o->bz ? BSD_OK : BSD_E_NOMEM;
+    }
+#ifdef BSD_HAVE_ZSTD
+    if (comp == BSD_COMP_ZSTD) {
+        o->zc = ZSTD_createCCtx();
+        o->zbuf = malloc(ZSTD_CStreamOutSize());
+        if (!o->zc || !o->zbuf) return BSD_E_NOMEM;
+        ZSTD_CCtx_setParameter(o->zc, ZSTD_c_compressionLevel, level);
+        /* nbWorkers >= 1 always: zstd's output is then the same for every worker count. */
+        ZSTD_CCtx_setParameter(o->zc, ZSTD_c_nbWorkers, (int)(threads ? threads : 1));
+        ZSTD_CCtx_setParameter(o->zc, ZSTD_c_enableLongDistanceMatching, 1);
+        return BSD_OK;
+    }
+#endif
+    return comp == BSD_COMP_NONE ? BSD_OK : BSD_E_UNSUPPORTED;
+}
+
+#ifdef BSD_HAVE_ZSTD
+static int zstd_run(ostream *o, const void *data, size_t len, ZSTD_EndDirective mode) {
+    ZSTD_inBuffer in = {data, len, 0};
+    double t0 = bsd_now();
+    for (;;) {
+        ZSTD_outBuffer out = {o->zbuf, ZSTD_CStreamOutSize(), 0};
+        size_t r = ZSTD_compressStream2(o->zc, &out, &in, mode);
+        if (ZSTD_isError(r)) return BSD_E_COMPRESS;
+        if (out.pos && o->write(o->opaque, o->zbuf, out.pos)) return BSD_E_WRITE;
+        o->raw_out += out.pos;
+        if (mode == ZSTD_e_continue ? in.pos == in.size : r == 0) break;
+    }
+    o->zsec += bsd_now() - t0;
+    return 0;
+}
+#endif
+
+static int os_write(ostream *o, const void *data, size_t len) {
+    if (!len) return 0;
+    if (o->bz) return bsd_pbz_write(o->bz, data, len);
+#ifdef BSD_HAVE_ZSTD
+    if (o->zc) return zstd_run(o, data, len, ZSTD_e_continue);
+#endif
+    o->raw_out += len;
+    return o->write(o->opaque, data, len) ? BSD_E_WRITE : 0;
+}
+
+static int os_finish(ostream *o) {
+    if (o->bz) return bsd_pbz_finish(o->bz);
+#ifdef BSD_HAVE_ZSTD
+    if (o->zc) return zstd_run(o, "", 0, ZSTD_e_end);
+#endif
+    return 0;
+}
+
+static uint64_t os_total(const ostream *o) { return o->bz ? bsd_pbz_total(o->bz) : o->raw_out; }
+static double os_seconds(const ostream *o) { return o->bz ? bsd_pbz_seconds(o->bz) : o->zsec; }
+
+static void os_free(ostream *o) {
+    bsd_pbz_free(o->bz);
+#ifdef BSD_HAVE_ZSTD
+    ZSTD_freeCCtx(o->zc);
+    free(o->zbuf);
+#endif
+    memset(o, 0, sizeof(*o));
+}
+
+uint64_t bsd_writer_bytes(bsd_format format, bsd_compressor comp, int level) {
+    (void)comp;
+    /* bzip2: about 8 x block size per running compressor, plus pieces in flight and spills */
+    uint64_t bz = 8 * 100000 * (uint64_t)level + 600000;
+    return format == BSD_FORMAT_BSDIFF40 ? 3 * (bz + SPILL_MEM) : bz;
+}
+
+bsd_error bsd_writer_open(bsd_writer **pw, const bsd_write_cfg *cfg, char *err, size_t errlen) {
+    bsd_writer *w = calloc(1, sizeof(*w));
+    *pw = w;
+    if (!w) return BSD_E_NOMEM;
+    w->cfg = *cfg;
+    bsd_error e;
+    if (cfg->format == BSD_FORMAT_BSDIFF40) {
+        bsd_spill_init(&w->sp_ctrl, SPILL_MEM);
+        bsd_spill_init(&w->sp_diff, SPILL_MEM);
+        bsd_spill_init(&w->sp_extra, SPILL_MEM);
+        if ((e = os_open(&w->ctrl, BSD_COMP_BZIP2, cfg->level, cfg->pool, cfg->threads,
+                         bsd_spill_write, &w->sp_ctrl)) ||
+            (e = os_open(&w->diff, BSD_COMP_BZIP2, cfg->level, cfg->pool, cfg->threads,
+                         bsd_spill_write, &w->sp_diff)) ||
+            (e = os_open(&w->extra, BSD_COMP_BZIP2, cfg->level, cfg->pool, cfg->threads,
+                         bsd_spill_write, &w->sp_extra))) {
+            snprintf(err, errlen, "cannot set up the bzip2 compressors");
+            return e;
+        }
+        return BSD_OK;
+    }
+    unsigned char h[BSDL_HEADER_LEN] = {0};
+    memcpy(h, BSDL_MAGIC, BSDL_MAGIC_LEN);
+    h[BSDL_OFF_VERSION] = BSDL_VERSION;
+    bsdl_store_le64(h + BSDL_OFF_OLD_SIZE, (uint64_t)cfg->old_size);
+    bsdl_store_le64(h + BSDL_OFF_NEW_SIZE, (uint64_t)cfg->new_size);
+    memcpy(h + BSDL_OFF_OLD_HASH, cfg->old_hash, 16);
+    memcpy(h + BSDL_OFF_NEW_HASH, cfg->new_hash, 16);
+    h[BSDL_OFF_COMPRESSOR] = (unsigned char)cfg->comp;
+    bsdl_store_le32(h + BSDL_OFF_HEADER_CHECK, XXH32(h, BSDL_HEADER_CHECKED_LEN, 0));
+    if (cfg->sink->write(cfg->sink->opaque, h, sizeof h)) {
+        snprintf(err, errlen, "writing the patch header failed");
+        return BSD_E_WRITE;
+    }
+    w->patch_bytes = sizeof h;
+    e = os_open(&w->body, cfg->comp, cfg->level, cfg->pool, cfg->threads, sink_write,
+                (void *)cfg->sink);
+    if (e) snprintf(err, errlen, "cannot set up the compressor");
+    return e;
+}
+
+/* Writes one command: add seg, copy extra bytes that follow it, seek. */
+static int emit(bsd_writer *w, const bsd_seg *s, int64_t extra, int64_t seek) {
+    const unsigned char *old = w->cfg.old, *nw = w->cfg.nw;
+    int bsdiff40 = w->cfg.format == BSD_FORMAT_BSDIFF40;
+    ostream *od = bsdiff40 ? &w->diff : &w->body, *oe = bsdiff40 ? &w->extra : &w->body;
+    int e;
+    if (bsdiff40) {
+        unsigned char c[24];
+        bsdf40_encode_off(c, s->len);
+        bsdf40_encode_off(c + 8, extra);
+        bsdf40_encode_off(c + 16, seek);
+        if ((e = os_write(&w->ctrl, c, 24))) return e;
+    } else {
+        unsigned char c[3 * BSDL_VARINT_MAX_LEN];
+        size_t k = bsdl_put_varint(c, (uint64_t)s->len);
+        k += bsdl_put_varint(c + k, (uint64_t)extra);
+        k += bsdl_put_varint(c + k, bsdl_zigzag(seek));
+        if ((e = os_write(&w->body, c, k))) return e;
+    }
+    for (int64_t done = 0; done < s->len;) {
+        int64_t n = s->len - done < TMP_LEN ? s->len - done : TMP_LEN;
+        const unsigned char *a = nw + s->newp + done, *b = old + s->oldp + done;
+        for (int64_t i = 0; i < n; i++) w->tmp[i] = (unsigned char)(a[i] - b[i]);
+        if ((e = os_write(od, w->tmp, (size_t)n))) return e;
+        done += n;
+    }
+    if ((e = os_write(oe, nw + s->newp + s->len, (size_t)extra))) return e;
+    w->cmds++;
+    w->diff_bytes += (uint64_t)s->len;
+    w->extra_bytes += (uint64_t)extra;
+    return 0;
+}
+
+static const char *stream_error(int e) {
+    return e == BSD_E_WRITE ? "the output callback failed"
+           : e == BSD_E_NOMEM ? "out of memory while compressing"
+           : e == BSD_E_IO ? "a temporary spill file failed"
+                           : "the compressor failed";
+}
+
+bsd_error bsd_writer_segments(bsd_writer *w, const bsd_seg *v, size_t n, char *err,
+                              size_t errlen) {
+    double t0 = bsd_now();
+    int e = 0;
+    for (size_t i = 0; i < n && !e; i++) {
+        bsd_seg s = v[i];
+        if (s.len <= 0) continue;
+        if (!w->started) {
+            /* The first command's add starts at old position 0, and a command that neither adds
+             * nor copies is invalid: a first segment elsewhere in old is reached by copying at
+             * least one leading byte and seeking. */
+            if (s.newp == 0 && s.oldp != 0) {
+                s.newp++;
+                s.oldp++;
+                if (--s.len == 0) continue;
+            }
+            if (s.newp > 0) {
+                bsd_seg none = {0, 0, 0};
+                if ((e = emit(w, &none, s.newp, s.oldp))) break;
+            }
+            w->started = 1;
+            w->pend = s;
+            w->have_pend = 1;
+            continue;
+        }
+        bsd_seg *p = &w->pend;
+        int64_t pend_end = p->newp + p->len;
+        if (p->oldp - p->newp == s.oldp - s.newp && s.newp - pend_end <= w->cfg.merge_gap) {
+            p->len = s.newp + s.len - p->newp;
+            continue;
+        }
+        e = emit(w, p, s.newp - pend_end, s.oldp - (p->oldp + p->len));
+        *p = s;
+    }
+    w->seconds += bsd_now() - t0;
+    if (e) snprintf(err, errlen, "%s", stream_error(e));
+    return (bsd_error)e;
+}
+
+bsd_error bsd_writer_finish(bsd_writer *w, char *err, size_t errlen) {
+    double t0 = bsd_now();
+    int e = 0;
+    int64_t m = w->cfg.new_size;
+    if (w->have_pend) {
+        e = emit(w, &w->pend, m - (w->pend.newp + w->pend.len), 0);
+    } else if (m > 0) {
+        bsd_seg none = {0, 0, 0};
+        e = emit(w, &none, m, 0);
+    }
+    if (w->cfg.format == BSD_FORMAT_BSDIFF40) {
+        if (!e) e = os_finish(&w->ctrl);
+        if (!e) e = os_finish(&w->diff);
+        if (!e) e = os_finish(&w->extra);
+        if (!e) {
+            unsigned char h[BSDF40_HEADER_LEN];
+            memcpy(h, BSDF40_MAGIC, BSDF40_MAGIC_LEN);
+            bsdf40_encode_off(h + 8, (int64_t)w->sp_ctrl.total);
+            bsdf40_encode_off(h + 16, (int64_t)w->sp_diff.total);
+            bsdf40_encode_off(h + 24, m);
+            if (w->cfg.sink->write(w->cfg.sink->opaque, h, sizeof h)) e = BSD_E_WRITE;
+            int d = 0;
+            if (!e && !(d = bsd_spill_drain(&w->sp_ctrl, w->cfg.sink)) &&
+                !(d = bsd_spill_drain(&w->sp_diff, w->cfg.sink)))
+                d = bsd_spill_drain(&w->sp_extra, w->cfg.sink);
+            if (d) e = d == -1 ? BSD_E_WRITE : BSD_E_IO;
+            w->patch_bytes =
+                sizeof h + w->sp_ctrl.total + w->sp_diff.total + w->sp_extra.total;
+        }
+    } else {
+        if (!e) e = os_finish(&w->body);
+        w->patch_bytes += os_total(&w->body);
+    }
+    w->seconds += bsd_now() - t0;
+    if (e) snprintf(err, errlen, "%s", stream_error(e));
+    return (bsd_error)e;
+}
+
+void bsd_writer_stats(const bsd_writer *w, uint64_t *patch, uint64_t *cmds, uint64_t *diff,
+                      uint64_t *extra, double *compress_seconds) {
+    *patch = w->patch_bytes;
+    *cmds = w->cmds;
+    *diff = w->diff_bytes;
+    *extra = w->extra_bytes;
+    *compress_seconds = os_seconds(&w->body) + os_seconds(&w->ctrl) + os_seconds(&w->diff) +
+                        os_seconds(&w->extra);
+}
+
+void bsd_writer_free(bsd_writer *w) {
+    if (!w) return;
+    os_free(&w->body);
+    os_free(&w->ctrl);
+    os_free(&w->diff);
+    os_free(&w->extra);
+    bsd_spill_free(&w->sp_ctrl);
+    bsd_spill_free(&w->sp_diff);
+    bsd_spill_free(&w->sp_extra);
+    free(w);
+}
