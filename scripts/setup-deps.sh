@@ -4,7 +4,7 @@
 set -euo pipefail
 what=${1:-test}
 pkgs=(build-essential cmake pkg-config bzip2 libbz2-dev libdivsufsort-dev libxxhash-dev
-      libarchive-dev libssl-dev libzstd-dev)
+      libarchive-dev libssl-dev libzstd-dev libcjson-dev)
 case "$what" in
   build) ;;
   test) pkgs+=(bsdiff clang libclang-rt-14-dev zip unzip) ;;

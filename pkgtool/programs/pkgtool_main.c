@@ -1,0 +1,253 @@
+/* pkgtool_main.c - the pkgtool command: pack, release, check, verify, ls. */
+#define _POSIX_C_SOURCE 200809L
+#include "pkgtool.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+    EXIT_OK = 0,
+    EXIT_USAGE = 1,
+    EXIT_INPUT = 2,   /* input or store/app/release not found or unreadable */
+    EXIT_IO = 3,      /* cannot write (disk full, permissions) */
+    EXIT_UNSAFE = 4,  /* unsafe entry in the input */
+    EXIT_EXISTS = 5,  /* label or content already released */
+    EXIT_STORE = 6,   /* damaged store; verify found problems */
+    EXIT_DIFF = 7,    /* diff or patch verification failed */
+    EXIT_NOMEM = 10
+};
+
+static const char *usage_text =
+    "usage: pkgtool COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  pack INPUT -o BUNDLE.zip\n"
+    "      Make a canonical, reproducible bundle of INPUT (a directory, or an archive: zip, tar,\n"
+    "      tar.gz ...): entries stored uncompressed and sorted, fixed times and permissions, and\n"
+    "      a manifest (.bsdelta/manifest.json) with every file's size and SHA-256. Prints the\n"
+    "      bundle id (the SHA-256 of the bundle).\n"
+    "  release --store S --app A --label L [--min-native N] [--mandatory] [--message M]\n"
+    "          [--keep K] [--pin] [--max-ratio R] [-j N] INPUT\n"
+    "      Pack INPUT and add it to the store as release L of app A, with a verified patch from\n"
+    "      every retained release (the last K, default 5, plus pinned ones). A patch is kept only\n"
+    "      if smaller than R (default 0.7) x the full bundle. The index is written last and\n"
+    "      atomically; files no retained release needs are removed.\n"
+    "  check --store S --app A [--from BUNDLE_ID] [--native N] [--full]\n"
+    "      Print the update decision for a client as JSON: none, patch, full or native_update.\n"
+    "  verify --store S\n"
+    "      Re-hash every file, re-apply every patch, check each index. Lists every problem.\n"
+    "  ls --store S --app A\n"
+    "      List the releases and their patches.\n"
+    "\n"
+    "exit codes: 0 ok, 1 usage, 2 input or store entry not found/unreadable, 3 cannot write,\n"
+    "4 unsafe entry in the input, 5 already released, 6 damaged store (verify found problems),\n"
+    "7 diff or patch verification failed, 10 out of memory.\n";
+
+static int exit_for(pkg_error e) {
+    switch (e) {
+    case PKG_OK: return EXIT_OK;
+    case PKG_E_MISUSE: return EXIT_USAGE;
+    case PKG_E_NOMEM: return EXIT_NOMEM;
+    case PKG_E_IO: return EXIT_IO;
+    case PKG_E_INPUT:
+    case PKG_E_NOT_FOUND: return EXIT_INPUT;
+    case PKG_E_UNSAFE: return EXIT_UNSAFE;
+    case PKG_E_EXISTS: return EXIT_EXISTS;
+    case PKG_E_STORE: return EXIT_STORE;
+    case PKG_E_DIFF:
+    case PKG_E_VERIFY: return EXIT_DIFF;
+    }
+    return EXIT_NOMEM;
+}
+
+static int fail(pkg_ctx *ctx, pkg_error e) {
+    fprintf(stderr, "pkgtool: %s: %s\n", pkg_strerror(e), pkg_detail(ctx));
+    return exit_for(e);
+}
+
+/* Progress lines go to stderr. PKGTOOL_KILL_AT=TEXT (for crash-safety tests) kills the process
+ * with SIGKILL at the first progress line containing TEXT. */
+static void progress(void *opaque, const char *text) {
+    (void)opaque;
+    fprintf(stderr, "pkgtool: %s\n", text);
+    const char *kill_at = getenv("PKGTOOL_KILL_AT");
+    if (kill_at && *kill_at && strstr(text, kill_at)) raise(SIGKILL);
+}
+
+typedef struct args {
+    const char *store, *app, *label, *min_native, *message, *from, *native, *out, *input;
+    int mandatory, pin, full;
+    unsigned keep, threads;
+    double max_ratio;
+} args;
+
+static int parse(int argc, char **argv, args *a) {
+    memset(a, 0, sizeof *a);
+    for (int i = 2; i < argc; i++) {
+        const char *s = argv[i];
+        const char **str = NULL;
+        if (!strcmp(s, "--store")) str = &a->store;
+        else if (!strcmp(s, "--app")) str = &a->app;
+        else if (!strcmp(s, "--label")) str = &a->label;
+        else if (!strcmp(s, "--min-native")) str = &a->min_native;
+        else if (!strcmp(s, "--message")) str = &a->message;
+        else if (!strcmp(s, "--from")) str = &a->from;
+        else if (!strcmp(s, "--native")) str = &a->native;
+        else if (!strcmp(s, "-o") || !strcmp(s, "--output")) str = &a->out;
+        else if (!strcmp(s, "--mandatory")) a->mandatory = 1;
+        else if (!strcmp(s, "--pin")) a->pin = 1;
+        else if (!strcmp(s, "--full")) a->full = 1;
+        else if (!strcmp(s, "--keep") || !strcmp(s, "-j") || !strcmp(s, "--max-ratio")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "pkgtool: %s needs a value\n", s);
+                return -1;
+            }
+            char *end;
+            const char *v = argv[++i];
+            if (!strcmp(s, "--max-ratio")) {
+                a->max_ratio = strtod(v, &end);
+                if (*end || a->max_ratio <= 0 || a->max_ratio > 1) {
+                    fprintf(stderr, "pkgtool: --max-ratio takes a number in (0, 1]\n");
+                    return -1;
+                }
+            } else {
+                long n = strtol(v, &end, 10);
+                if (*end || n < 1 || n > 1000) {
+                    fprintf(stderr, "pkgtool: %s takes a whole number from 1 to 1000\n", s);
+                    return -1;
+                }
+                if (!strcmp(s, "--keep")) a->keep = (unsigned)n;
+                else a->threads = (unsigned)n;
+            }
+        } else if (s[0] == '-' && s[1]) {
+            fprintf(stderr, "pkgtool: unknown option %s (see pkgtool --help)\n", s);
+            return -1;
+        } else if (!a->input) {
+            a->input = s;
+        } else {
+            fprintf(stderr, "pkgtool: unexpected argument %s\n", s);
+            return -1;
+        }
+        if (str) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "pkgtool: %s needs a value\n", s);
+                return -1;
+            }
+            *str = argv[++i];
+        }
+    }
+    return 0;
+}
+
+static int need(const char *v, const char *what) {
+    if (v) return 0;
+    fprintf(stderr, "pkgtool: missing %s (see pkgtool --help)\n", what);
+    return -1;
+}
+
+static void print_problem(void *opaque, const char *text) {
+    (void)opaque;
+    printf("PROBLEM %s\n", text);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    const char *cmd = argv[1];
+    args a;
+    if (parse(argc, argv, &a) != 0) return EXIT_USAGE;
+    pkg_ctx *ctx = pkg_create();
+    if (!ctx) return EXIT_NOMEM;
+    int rc = EXIT_OK;
+    pkg_error e;
+    if (!strcmp(cmd, "pack")) {
+        if (need(a.input, "INPUT") || need(a.out, "-o BUNDLE.zip")) {
+            rc = EXIT_USAGE;
+        } else {
+            pkg_bundle_info info;
+            e = pkg_pack_file(ctx, a.input, a.out, &info);
+            if (e) rc = fail(ctx, e);
+            else printf("%s  %s  (%llu bytes, %llu files)\n", info.id, a.out, (unsigned long long)info.size,
+                        (unsigned long long)info.files);
+        }
+    } else if (!strcmp(cmd, "release")) {
+        if (need(a.store, "--store") || need(a.app, "--app") || need(a.label, "--label") ||
+            need(a.input, "INPUT")) {
+            rc = EXIT_USAGE;
+        } else {
+            pkg_release_opts o;
+            pkg_release_opts_init(&o);
+            o.label = a.label;
+            if (a.min_native) o.min_native = a.min_native;
+            if (a.message) o.message = a.message;
+            o.mandatory = a.mandatory;
+            o.pin = a.pin;
+            if (a.keep) o.keep = a.keep;
+            o.threads = a.threads;
+            if (a.max_ratio > 0) o.max_ratio = a.max_ratio;
+            o.progress = progress;
+            pkg_release_report rep;
+            e = pkg_release(ctx, a.store, a.app, a.input, &o, &rep);
+            if (e) {
+                rc = fail(ctx, e);
+            } else {
+                printf("released %s of %s: bundle %s (%llu bytes)\n", a.label, a.app, rep.bundle.id,
+                       (unsigned long long)rep.bundle.size);
+                printf("%-16s %12s %8s %8s  %s\n", "from", "patch bytes", "% full", "seconds", "kept");
+                for (size_t i = 0; i < rep.npatches; i++) {
+                    pkg_patch_result *p = &rep.patches[i];
+                    printf("%-16s %12llu %7.1f%% %8.2f  %s\n", p->from_label, (unsigned long long)p->patch_size,
+                           100.0 * (double)p->patch_size / (double)(p->full_size ? p->full_size : 1), p->seconds,
+                           p->kept ? "yes" : "no (too large: clients get the full bundle)");
+                }
+                if (!rep.npatches) printf("(first release: no earlier bundle to patch from)\n");
+            }
+            pkg_release_report_free(&rep);
+        }
+    } else if (!strcmp(cmd, "check")) {
+        if (need(a.store, "--store") || need(a.app, "--app")) {
+            rc = EXIT_USAGE;
+        } else {
+            char *json;
+            e = pkg_check(ctx, a.store, a.app, a.from, a.native, a.full, &json);
+            if (e) rc = fail(ctx, e);
+            else fputs(json, stdout);
+            pkg_buffer_free(e ? NULL : json);
+        }
+    } else if (!strcmp(cmd, "verify")) {
+        if (need(a.store, "--store")) {
+            rc = EXIT_USAGE;
+        } else {
+            uint64_t problems = 0;
+            e = pkg_verify(ctx, a.store, print_problem, NULL, &problems);
+            if (e) rc = fail(ctx, e);
+            else if (problems) {
+                printf("%llu problem%s found in %s\n", (unsigned long long)problems, problems > 1 ? "s" : "",
+                       a.store);
+                rc = EXIT_STORE;
+            } else {
+                printf("store %s verified: every file, hash and patch is consistent\n", a.store);
+            }
+        }
+    } else if (!strcmp(cmd, "ls")) {
+        if (need(a.store, "--store") || need(a.app, "--app")) {
+            rc = EXIT_USAGE;
+        } else {
+            char *text;
+            e = pkg_list(ctx, a.store, a.app, &text);
+            if (e) rc = fail(ctx, e);
+            else fputs(text, stdout);
+            pkg_buffer_free(e ? NULL : text);
+        }
+    } else {
+        fprintf(stderr, "pkgtool: unknown command '%s' (see pkgtool --help)\n", cmd);
+        rc = EXIT_USAGE;
+    }
+    pkg_free(ctx);
+    return rc;
+}

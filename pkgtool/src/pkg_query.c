@@ -1,0 +1,310 @@
+/* pkg_query.c - read-only views of a store: the update decision for a client (pkg_check), the
+ * full consistency check (pkg_verify) and the release table (pkg_list). */
+#define _POSIX_C_SOURCE 200809L
+#include "pkg_index.h"
+
+#include "bspatch.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---------------------------------------------------------------- check */
+
+static void json_release(pkg_buf *b, const pkg_rel *r) {
+    pkg_buf_str(b, "{\"label\": ");
+    pkg_buf_json_str(b, r->label);
+    pkg_buf_printf(b, ", \"id\": \"%s\", \"min_native\": ", r->id);
+    pkg_buf_json_str(b, r->min_native);
+    pkg_buf_str(b, "}");
+}
+
+/* The route from release index `from` (-1 = unknown) to target t: patch or full. */
+static void json_route(pkg_buf *b, const char *appdir, const pkg_index *ix, long from, size_t t,
+                       int want_full) {
+    const pkg_rel *r = &ix->rel[t];
+    int mandatory = 0;
+    for (size_t k = (size_t)(from + 1); k <= t; k++) mandatory |= ix->rel[k].mandatory;
+    const pkg_patch_ref *p = NULL;
+    const char *reason = NULL;
+    if (want_full) reason = "full bundle requested";
+    else if (from < 0) reason = "unknown base: no patch can apply";
+    else {
+        for (size_t k = 0; k < r->npatches; k++)
+            if (!strcmp(r->patches[k].from, ix->rel[from].id)) p = &r->patches[k];
+        if (!p) reason = "no patch from this base (not retained, or a patch would not be smaller)";
+        else {
+            char *path = pkg_join(appdir, p->file);
+            if (!path || !pkg_file_exists(path)) {
+                p = NULL;
+                reason = "the patch file is missing from the store";
+            }
+            free(path);
+        }
+    }
+    char name[200];
+    if (p) {
+        pkg_buf_printf(b, "\"action\": \"patch\", \"url\": \"%s/%s\", \"size\": %llu, \"sha256\": \"%s\", ",
+                       ix->app, p->file, (unsigned long long)p->size, p->sha256);
+    } else {
+        pkg_bundle_name(r->id, name);
+        pkg_buf_printf(b, "\"action\": \"full\", \"url\": \"%s/%s\", \"size\": %llu, \"sha256\": \"%s\", "
+                          "\"reason\": \"%s\", ",
+                       ix->app, name, (unsigned long long)r->size, r->id, reason);
+    }
+    pkg_buf_printf(b, "\"mandatory\": %s, \"message\": ", mandatory ? "true" : "false");
+    pkg_buf_json_str(b, r->message);
+    pkg_buf_str(b, ", \"to\": ");
+    json_release(b, r);
+}
+
+pkg_error pkg_check(pkg_ctx *ctx, const char *store, const char *app, const char *from_id,
+                    const char *native, int want_full, char **json) {
+    if (!ctx) return PKG_E_MISUSE;
+    if (!store || !json) return pkg_fail(ctx, PKG_E_MISUSE, "pkg_check: NULL argument");
+    *json = NULL;
+    if (!pkg_valid_app(app)) return pkg_fail(ctx, PKG_E_MISUSE, "invalid app name '%s'", app ? app : "");
+    if (!native || !*native) native = "0";
+    char *appdir = pkg_join(store, app);
+    if (!appdir) return pkg_fail(ctx, PKG_E_NOMEM, "out of memory");
+    pkg_index ix;
+    int exists;
+    pkg_error e = pkg_index_load(ctx, appdir, app, &ix, &exists);
+    if (!e && (!exists || ix.nrel == 0))
+        e = pkg_fail(ctx, PKG_E_NOT_FOUND, "the store %s has no releases of app %s", store, app);
+    if (e) {
+        free(appdir);
+        return e;
+    }
+    long from = (from_id && *from_id) ? pkg_find_id(&ix, from_id) : -1;
+    size_t newest = ix.nrel - 1;
+    long runnable = -1; /* newest release this native shell can run */
+    for (size_t k = ix.nrel; k-- > 0;)
+        if (pkg_version_cmp(ix.rel[k].min_native, native) <= 0) {
+            runnable = (long)k;
+            break;
+        }
+    pkg_buf b = {0};
+    pkg_buf_str(&b, "{");
+    pkg_buf_printf(&b, "\"app\": \"%s\", \"index_version\": %llu, \"from\": ", ix.app,
+                   (unsigned long long)ix.version);
+    if (from >= 0) json_release(&b, &ix.rel[from]);
+    else pkg_buf_str(&b, "null");
+    pkg_buf_str(&b, ", ");
+    if (pkg_version_cmp(ix.rel[newest].min_native, native) > 0) {
+        pkg_buf_str(&b, "\"action\": \"native_update\", \"store_update\": true, \"newest\": ");
+        json_release(&b, &ix.rel[newest]);
+        pkg_buf_str(&b, ", \"runnable\": ");
+        if (runnable < 0 || (from >= 0 && from >= runnable)) {
+            pkg_buf_str(&b, "null");
+        } else if (!ix.rel[runnable].retained) {
+            pkg_buf_str(&b, "null");
+        } else {
+            pkg_buf_str(&b, "{");
+            json_route(&b, appdir, &ix, from, (size_t)runnable, want_full);
+            pkg_buf_str(&b, "}");
+        }
+    } else if (from == (long)newest || (from >= 0 && from > runnable)) {
+        pkg_buf_str(&b, "\"action\": \"none\"");
+    } else {
+        json_route(&b, appdir, &ix, from, newest, want_full);
+    }
+    pkg_buf_str(&b, "}\n");
+    pkg_index_free(&ix);
+    free(appdir);
+    if (b.oom) {
+        free(b.data);
+        return pkg_fail(ctx, PKG_E_NOMEM, "out of memory");
+    }
+    *json = b.data;
+    return PKG_OK;
+}
+
+/* ---------------------------------------------------------------- verify */
+
+typedef struct vstate {
+    void (*report)(void *, const char *);
+    void *opaque;
+    uint64_t problems;
+} vstate;
+
+static void problem(vstate *v, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void problem(vstate *v, const char *fmt, ...) {
+    char line[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    v->problems++;
+    if (v->report) v->report(v->opaque, line);
+}
+
+/* Reads a store file and checks its size and SHA-256; returns the bytes or NULL. */
+static unsigned char *checked_file(pkg_ctx *ctx, vstate *v, const char *appdir, const char *app,
+                                   const char *rel, uint64_t size, const char *sha, size_t *len) {
+    char *path = pkg_join(appdir, rel);
+    unsigned char *data = NULL;
+    if (!path || pkg_read_file(ctx, path, &data, len) != PKG_OK) {
+        problem(v, "%s/%s: missing or unreadable", app, rel);
+        free(path);
+        return NULL;
+    }
+    free(path);
+    char got[65];
+    pkg_sha256_hex(data, *len, got);
+    if (*len != size || strcmp(got, sha)) {
+        problem(v, "%s/%s: content changed (size %zu, SHA-256 %.16s...; the index says %llu, %.16s...)", app,
+                rel, *len, got, (unsigned long long)size, sha);
+        free(data);
+        return NULL;
+    }
+    return data;
+}
+
+static void verify_app(pkg_ctx *ctx, vstate *v, const char *store, const char *app) {
+    char *appdir = pkg_join(store, app);
+    pkg_index ix;
+    int exists;
+    if (!appdir) return;
+    if (pkg_index_load(ctx, appdir, app, &ix, &exists) != PKG_OK) {
+        problem(v, "%s/index.json: %s", app, ctx->detail);
+        free(appdir);
+        return;
+    }
+    for (size_t i = 0; i < ix.nrel; i++) {
+        pkg_rel *r = &ix.rel[i];
+        for (size_t k = 0; k < i; k++) {
+            if (!strcmp(ix.rel[k].label, r->label)) problem(v, "%s: label %s appears twice", app, r->label);
+            if (!strcmp(ix.rel[k].id, r->id)) problem(v, "%s: bundle %.12s appears twice", app, r->id);
+        }
+    }
+    for (size_t i = 0; i < ix.nrel; i++) {
+        pkg_rel *r = &ix.rel[i];
+        if (!r->retained) {
+            if (r->npatches) problem(v, "%s: release %s lists patches but has no bundle", app, r->label);
+            continue;
+        }
+        char name[200];
+        pkg_bundle_name(r->id, name);
+        size_t nlen = 0;
+        unsigned char *newb = checked_file(ctx, v, appdir, app, name, r->size, r->id, &nlen);
+        for (size_t k = 0; k < r->npatches; k++) {
+            pkg_patch_ref *p = &r->patches[k];
+            size_t plen = 0, olen = 0;
+            long f = pkg_find_id(&ix, p->from);
+            if (f < 0 || !ix.rel[f].retained) {
+                problem(v, "%s/%s: leads from a release whose bundle is not kept", app, p->file);
+                continue;
+            }
+            unsigned char *patch = checked_file(ctx, v, appdir, app, p->file, p->size, p->sha256, &plen);
+            char oname[200];
+            pkg_bundle_name(p->from, oname);
+            char *opath = pkg_join(appdir, oname);
+            unsigned char *old = NULL;
+            if (patch && newb && opath && pkg_read_file(ctx, opath, &old, &olen) == PKG_OK) {
+                unsigned char *out = malloc(nlen ? nlen : 1);
+                bsp_ctx *pc = bsp_create();
+                bsp_memsource ms, ps;
+                bsp_source os, pss;
+                bsp_memsink mk = {out, nlen, 0};
+                bsp_sink sk;
+                bsp_source_from_memory(&os, &ms, old, olen);
+                bsp_source_from_memory(&pss, &ps, patch, plen);
+                bsp_sink_to_memory(&sk, &mk);
+                bsp_error pe = (out && pc) ? bsp_apply(pc, &os, &pss, &sk) : BSP_E_NOMEM;
+                if (pe)
+                    problem(v, "%s/%s: does not apply to release %s: %s: %s", app, p->file, ix.rel[f].label,
+                            bsp_strerror(pe), pc ? bsp_detail(pc) : "");
+                else if (mk.len != nlen || memcmp(out, newb, nlen))
+                    problem(v, "%s/%s: applies but does not give release %s", app, p->file, r->label);
+                bsp_free(pc);
+                free(out);
+            }
+            free(old);
+            free(opath);
+            free(patch);
+        }
+        free(newb);
+    }
+    /* files the index does not name: left by an interrupted release; not a problem */
+    pkg_index_free(&ix);
+    free(appdir);
+}
+
+pkg_error pkg_verify(pkg_ctx *ctx, const char *store, void (*report)(void *, const char *), void *opaque,
+                     uint64_t *problems) {
+    if (!ctx) return PKG_E_MISUSE;
+    if (!store) return pkg_fail(ctx, PKG_E_MISUSE, "pkg_verify: NULL store");
+    vstate v = {report, opaque, 0};
+    DIR *d = opendir(store);
+    if (!d) return pkg_fail(ctx, PKG_E_NOT_FOUND, "cannot open the store %s", store);
+    struct dirent *de;
+    size_t apps = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        char *ip = pkg_join(store, de->d_name);
+        char *idx = ip ? pkg_join(ip, "index.json") : NULL;
+        if (idx && pkg_file_exists(idx)) {
+            apps++;
+            verify_app(ctx, &v, store, de->d_name);
+        }
+        free(idx);
+        free(ip);
+    }
+    closedir(d);
+    if (!apps) problem(&v, "%s holds no app (no */index.json)", store);
+    if (problems) *problems = v.problems;
+    ctx->detail[0] = '\0';
+    return PKG_OK;
+}
+
+/* ---------------------------------------------------------------- list */
+
+pkg_error pkg_list(pkg_ctx *ctx, const char *store, const char *app, char **text) {
+    if (!ctx) return PKG_E_MISUSE;
+    if (!store || !text) return pkg_fail(ctx, PKG_E_MISUSE, "pkg_list: NULL argument");
+    *text = NULL;
+    if (!pkg_valid_app(app)) return pkg_fail(ctx, PKG_E_MISUSE, "invalid app name '%s'", app ? app : "");
+    char *appdir = pkg_join(store, app);
+    if (!appdir) return pkg_fail(ctx, PKG_E_NOMEM, "out of memory");
+    pkg_index ix;
+    int exists;
+    pkg_error e = pkg_index_load(ctx, appdir, app, &ix, &exists);
+    free(appdir);
+    if (e) return e;
+    if (!exists) return pkg_fail(ctx, PKG_E_NOT_FOUND, "the store %s has no app %s", store, app);
+    pkg_buf b = {0};
+    pkg_buf_printf(&b, "app %s, index version %llu, %zu release%s\n\n", ix.app, (unsigned long long)ix.version,
+                   ix.nrel, ix.nrel == 1 ? "" : "s");
+    pkg_buf_printf(&b, "%-16s %-14s %10s %-8s %-9s %-20s %s\n", "label", "bundle", "size", "native", "flags",
+                   "created", "message");
+    for (size_t i = ix.nrel; i-- > 0;) {
+        pkg_rel *r = &ix.rel[i];
+        char t[32], flags[16];
+        pkg_iso_time(r->created, t);
+        snprintf(flags, sizeof flags, "%s%s%s", r->mandatory ? "M" : "", r->pinned ? "P" : "",
+                 r->retained ? "" : "gone");
+        pkg_buf_printf(&b, "%-16s %.12s.. %10llu %-8s %-9s %-20s %s\n", r->label, r->id,
+                       (unsigned long long)r->size, r->min_native, flags[0] ? flags : "-", t, r->message);
+        for (size_t k = 0; k < r->npatches; k++) {
+            long f = pkg_find_id(&ix, r->patches[k].from);
+            pkg_buf_printf(&b, "  <- from %-10s %10llu bytes (%5.1f%% of full)\n", f >= 0 ? ix.rel[f].label : "?",
+                           (unsigned long long)r->patches[k].size,
+                           100.0 * (double)r->patches[k].size / (double)(r->size ? r->size : 1));
+        }
+    }
+    pkg_buf_str(&b, "\nflags: M mandatory, P pinned, gone = bundle no longer kept\n");
+    pkg_index_free(&ix);
+    if (b.oom) {
+        free(b.data);
+        return pkg_fail(ctx, PKG_E_NOMEM, "out of memory");
+    }
+    *text = b.data;
+    return PKG_OK;
+}
