@@ -199,7 +199,10 @@ int tenc_bsdiff40_raw(const int64_t *ctrl, size_t ncmd, const void *diff, size_t
     int r = -1;
     for (size_t i = 0; i < 3 * ncmd; i++) {
         unsigned char w[8];
-        bsdf40_encode_off(w, ctrl[i]);
+        if (ctrl[i] == INT64_MIN)
+            bsdl_store_le64(w, (uint64_t)1 << 63); /* negative zero, see the header */
+        else
+            bsdf40_encode_off(w, ctrl[i]);
         if (tenc_buf_put(&c, w, 8)) goto done;
     }
     if (tenc_bzip2(c.data, c.len, &zc, &lc) || tenc_bzip2(diff, diff_len, &zd, &ld) ||

@@ -61,7 +61,9 @@ int tenc_encode(const unsigned char *old, size_t old_len, const unsigned char *n
                 unsigned compressor, uint64_t seed, unsigned char **patch, size_t *patch_len);
 
 /* BSDIFF40 from explicit blocks: ctrl holds ncmd (diff, extra, seek) triples written as offtin;
- * diff and extra are the uncompressed diff and extra blocks. new_size goes in the header. */
+ * diff and extra are the uncompressed diff and extra blocks. new_size goes in the header.
+ * INT64_MIN, which offtin cannot hold, is written as "negative zero" (0x8000000000000000) so
+ * hostile tests can produce it. */
 int tenc_bsdiff40_raw(const int64_t *ctrl, size_t ncmd, const void *diff, size_t diff_len,
                       const void *extra, size_t extra_len, int64_t new_size,
                       unsigned char **patch, size_t *patch_len);
