@@ -403,15 +403,11 @@ bsp_error bsp_stream_begin(bsp_ctx *c, const bsp_source *old, const bsp_sink *ou
     return BSP_OK;
 }
 
-/* Hashes the whole old file and compares size and hash with the header. */
+/* Hashes the whole old file and compares size and hash with the header. The file is hashed
+ * even when its size already differs, so the message names both hashes (FORMAT.md, step 2). */
 static bsp_error check_base(bsp_ctx *c) {
     char want[33], got[33];
     bsp_hash_hex(c->h.old_hash, want);
-    if (c->old.size != c->h.old_size)
-        return fail(c, BSP_E_WRONG_BASE,
-                    "the old file has %llu bytes; this patch was made from a file of %llu bytes "
-                    "with XXH3-128 %s",
-                    (unsigned long long)c->old.size, (unsigned long long)c->h.old_size, want);
     XXH3_128bits_reset(c->hash);
     for (uint64_t off = 0; off < c->old.size;) {
         uint64_t left = c->old.size - off;
@@ -423,8 +419,13 @@ static bsp_error check_base(bsp_ctx *c) {
     }
     XXH128_canonical_t canon;
     XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(c->hash));
+    bsp_hash_hex(canon.digest, got);
+    if (c->old.size != c->h.old_size)
+        return fail(c, BSP_E_WRONG_BASE,
+                    "the old file has %llu bytes and XXH3-128 %s; this patch was made from a file "
+                    "of %llu bytes with XXH3-128 %s",
+                    (unsigned long long)c->old.size, got, (unsigned long long)c->h.old_size, want);
     if (memcmp(canon.digest, c->h.old_hash, 16) != 0) {
-        bsp_hash_hex(canon.digest, got);
         return fail(c, BSP_E_WRONG_BASE,
                     "the old file's XXH3-128 is %s; this patch was made from %s", got, want);
     }
