@@ -154,9 +154,7 @@ void bsd_old_free(bsd_old *o) {
     if (!o) return;
     pthread_mutex_destroy(&o->lock);
     free(o->blk_table);
-    free(o->sa);
-    free(o->bucket);
-    free(o->bloom);
+    bsd_sa_free(&o->full);
     free(o);
 }
 
@@ -167,7 +165,7 @@ static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other) {
     pthread_mutex_lock(&o->lock);
     if (!o->index_built) {
         uint64_t need = mem_other + (uint64_t)o->size + bsd_blockindex_bytes(o->size) +
-                        bsd_index_bytes(o->size);
+                        bsd_sa_bytes(o->size);
         if (ctx->opt.mem_limit && need > ctx->opt.mem_limit) {
             e = fail(ctx, BSD_E_LIMIT,
                      "the suffix array of a %lld-byte old file needs an estimated peak of %llu "
@@ -179,14 +177,8 @@ static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other) {
         } else {
             double t0 = bsd_now();
             char err[256] = "";
-            int rc = bsd_index_build(o, err, sizeof err);
+            int rc = bsd_sa_build(&o->full, o->data, o->size, err, sizeof err);
             if (rc) {
-                free(o->sa);
-                free(o->bucket);
-                free(o->bloom);
-                o->sa = NULL;
-                o->bucket = NULL;
-                o->bloom = NULL;
                 e = rc == -1 ? fail(ctx, BSD_E_NOMEM, "out of memory for the suffix array")
                              : fail(ctx, BSD_E_NOMEM, "%s", err);
             } else {
@@ -212,7 +204,7 @@ bsd_error bsd_old_build_index(bsd_ctx *ctx, bsd_old *o) {
 
 typedef struct chunk_job {
     bsd_job job;
-    const bsd_old *o;
+    const bsd_finder *f;
     const unsigned char *nw;
     int64_t cs, ce;
     bsd_scan_params prm;
@@ -222,7 +214,103 @@ typedef struct chunk_job {
 
 static void chunk_run(void *arg) {
     chunk_job *c = arg;
-    c->err = bsd_scan_chunk(c->o, c->nw, c->cs, c->ce, &c->prm, &c->segs);
+    c->err = bsd_scan_chunk(c->f, c->nw, c->cs, c->ce, &c->prm, &c->segs);
+}
+
+static int cmp_range(const void *a, const void *b) {
+    const int64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* Picks what the scan searches besides the anchors:
+ *   - the suffix array of all of old when it exists already, when the pre-match gave up, or
+ *     when anchors leave more than 60% of old uncovered (built now and kept on the old);
+ *   - nothing when the anchors cover all of new;
+ *   - otherwise a suffix array over just the uncovered parts of old, concatenated. Sorting
+ *     those parts instead of all of old is what makes near-identical inputs cheap. Matches into
+ *     covered parts of old are then found only through the anchors. */
+static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prematch_ok,
+                              int64_t m, uint64_t other, bsd_sa *part, unsigned char **ptext,
+                              int64_t **pparts) {
+    int64_t covered_new = 0, n = o->size;
+    for (size_t i = 0; i < fd->nanc; i++) covered_new += fd->anc[i].len;
+    if (o->index_built) {
+        fd->sa = &o->full;
+        return BSD_OK;
+    }
+    if (prematch_ok && covered_new == m) return BSD_OK;
+    int64_t *r = NULL, nr = 0, uncovered = n;
+    if (prematch_ok && fd->nanc) {
+        r = malloc(fd->nanc * 2 * sizeof(int64_t));
+        if (!r) return fail(ctx, BSD_E_NOMEM, "out of memory");
+        for (size_t i = 0; i < fd->nanc; i++) {
+            r[2 * i] = fd->anc[i].oldp;
+            r[2 * i + 1] = fd->anc[i].oldp + fd->anc[i].len;
+        }
+        qsort(r, fd->nanc, 2 * sizeof(int64_t), cmp_range);
+        /* merge into covered intervals, then turn them into the uncovered complement */
+        int64_t at = 0;
+        uncovered = 0;
+        for (size_t i = 0; i < fd->nanc; i++) {
+            int64_t b = r[2 * i], e = r[2 * i + 1];
+            if (b - at >= BSD_QGRAM) {
+                r[2 * nr] = at; /* nr <= i: entries already read */
+                r[2 * nr + 1] = b - at;
+                nr++;
+                uncovered += b - at;
+            }
+            if (e > at) at = e;
+        }
+        if (n - at >= BSD_QGRAM) {
+            r[2 * nr] = at;
+            r[2 * nr + 1] = n - at;
+            nr++;
+            uncovered += n - at;
+        }
+    }
+    if (!prematch_ok || !fd->nanc || uncovered * 10 > n * 6) {
+        free(r);
+        bsd_error e = ensure_index(ctx, o, other);
+        if (!e) fd->sa = &o->full;
+        ctx->stats.peak_estimate += bsd_sa_bytes(o->size);
+        return e;
+    }
+    /* restricted index */
+    unsigned char *t = malloc((size_t)(uncovered ? uncovered : 1));
+    int64_t *parts = malloc((size_t)(nr ? nr : 1) * 3 * sizeof(int64_t));
+    if (!t || !parts) {
+        free(t);
+        free(parts);
+        free(r);
+        return fail(ctx, BSD_E_NOMEM, "out of memory");
+    }
+    int64_t c = 0;
+    for (int64_t i = 0; i < nr; i++) {
+        parts[i] = c;                /* part_c */
+        parts[nr + i] = r[2 * i];     /* part_r */
+        parts[2 * nr + i] = r[2 * i + 1]; /* part_len */
+        memcpy(t + c, o->data + r[2 * i], (size_t)r[2 * i + 1]);
+        c += r[2 * i + 1];
+    }
+    free(r);
+    double t0 = bsd_now();
+    char err[256] = "";
+    int rc = bsd_sa_build(part, t, uncovered, err, sizeof err);
+    ctx->stats.sort_seconds = bsd_now() - t0;
+    if (rc) {
+        free(t);
+        free(parts);
+        return fail(ctx, BSD_E_NOMEM, "%s", rc == -1 ? "out of memory for the suffix array" : err);
+    }
+    ctx->stats.peak_estimate += (uint64_t)uncovered + bsd_sa_bytes(uncovered);
+    *ptext = t;
+    *pparts = parts;
+    fd->sa = part;
+    fd->part_c = parts;
+    fd->part_r = parts + nr;
+    fd->part_len = parts + 2 * nr;
+    fd->nparts = (size_t)nr;
+    return BSD_OK;
 }
 
 bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_size,
@@ -251,7 +339,7 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
     ctx->stats.old_size = (uint64_t)o->size;
     ctx->stats.new_size = (uint64_t)m;
     ctx->stats.peak_estimate = other + (uint64_t)o->size + bsd_blockindex_bytes(o->size) +
-                               (o->index_built ? bsd_index_bytes(o->size) : 0);
+                               (o->index_built ? bsd_sa_bytes(o->size) : 0);
     if (ctx->opt.mem_limit && ctx->stats.peak_estimate > ctx->opt.mem_limit)
         return fail(ctx, BSD_E_LIMIT, "diffing needs an estimated peak of %llu bytes, above the "
                     "cap of %llu", (unsigned long long)ctx->stats.peak_estimate,
@@ -265,23 +353,33 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
         XXH128_canonicalFromHash(&c, XXH3_128bits(nw, (size_t)m));
         memcpy(new_hash, c.digest, 16);
     }
-    bsd_seglist fast = {0};
-    int fr = bsd_fast_match(o, nw, m, &fast);
-    if (fr < 0) return fail(ctx, BSD_E_NOMEM, "out of memory in the block pre-match");
-    ctx->stats.fast_path = fr;
-    ctx->stats.hash_seconds = bsd_now() - t_start;
-
+    bsd_seglist anc = {0};
+    bsd_sa part = {0};
+    unsigned char *ptext = NULL;
+    int64_t *parts = NULL;
+    bsd_finder fd = {.o = o};
     bsd_error e = BSD_OK;
-    if (!fr) {
-        e = ensure_index(ctx, o, other);
-        if (e) return e;
-        ctx->stats.peak_estimate += bsd_index_bytes(o->size);
+    int pr = bsd_prematch(o, nw, m, &anc);
+    if (pr < 0) {
+        bsd_seglist_free(&anc);
+        return fail(ctx, BSD_E_NOMEM, "out of memory in the block pre-match");
+    }
+    fd.anc = anc.v;
+    fd.nanc = anc.n;
+    e = choose_index(ctx, o, &fd, pr, m, other, &part, &ptext, &parts);
+    ctx->stats.hash_seconds = bsd_now() - t_start - ctx->stats.sort_seconds;
+    if (e) {
+        bsd_seglist_free(&anc);
+        return e;
     }
 
     int perr;
     bsd_pool *pool = bsd_pool_create(threads, &perr);
     if (perr) {
-        bsd_seglist_free(&fast);
+        bsd_seglist_free(&anc);
+        bsd_sa_free(&part);
+        free(ptext);
+        free(parts);
         return fail(ctx, perr == 1 ? BSD_E_NOMEM : BSD_E_THREAD, "cannot start %u worker threads",
                     threads);
     }
@@ -304,18 +402,12 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
     char err[256] = "";
     chunk_job *jobs = NULL;
     int64_t nchunks = (m + CHUNK - 1) / CHUNK, submitted = 0, k = 0;
+    ctx->stats.fast_path = fd.sa != &o->full;
     double t_scan = bsd_now();
 
     e = bsd_writer_open(&w, &wc, err, sizeof err);
     if (e) goto done;
-    if (fr) {
-        e = bsd_writer_segments(w, fast.v, fast.n, err, sizeof err);
-        if (e) goto done;
-        if (progress(ctx, BSD_STAGE_SCAN, (uint64_t)m, (uint64_t)m)) {
-            e = BSD_E_CANCELLED;
-            goto done;
-        }
-    } else if (nchunks) {
+    if (nchunks) {
         jobs = calloc((size_t)nchunks, sizeof(*jobs));
         if (!jobs) {
             e = BSD_E_NOMEM;
@@ -326,7 +418,7 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
         for (k = 0; k < nchunks; k++) {
             while (submitted < nchunks && submitted < k + (int64_t)window) {
                 chunk_job *c = &jobs[submitted];
-                c->o = o;
+                c->f = &fd;
                 c->nw = nw;
                 c->cs = submitted * CHUNK;
                 c->ce = c->cs + CHUNK < m ? c->cs + CHUNK : m;
@@ -375,7 +467,10 @@ done:
     }
     bsd_writer_free(w);
     bsd_pool_free(pool);
-    bsd_seglist_free(&fast);
+    bsd_seglist_free(&anc);
+    bsd_sa_free(&part);
+    free(ptext);
+    free(parts);
     if (e == BSD_E_CANCELLED) return fail(ctx, e, "cancelled by the progress callback");
     if (e) return fail(ctx, e, "%s", err);
     return BSD_OK;

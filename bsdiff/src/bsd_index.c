@@ -21,14 +21,14 @@ static unsigned bloom_log_for(int64_t n) {
 
 static size_t block_slots_for(int64_t n, int64_t *stride) {
     int64_t s = BSD_BLOCK;
-    while (n / s > ((int64_t)1 << (BLOCK_SLOTS_MAX_LOG - 1))) s *= 2;
+    while (n / s >= ((int64_t)1 << (BLOCK_SLOTS_MAX_LOG - 1))) s *= 2;
     size_t slots = 1024;
     while ((int64_t)slots < 2 * (n / s + 1)) slots *= 2;
     *stride = s;
     return slots;
 }
 
-uint64_t bsd_index_bytes(int64_t n) {
+uint64_t bsd_sa_bytes(int64_t n) {
     uint64_t per = n >= INT32_MAX ? 8 : 4;
     return per * (uint64_t)n + 65537 * 8 + ((uint64_t)1 << bloom_log_for(n)) / 8;
 }
@@ -47,6 +47,13 @@ static inline uint64_t block_hash(const unsigned char *p) {
     return h ^ (h >> 32);
 }
 
+/* Slot layout: low BLK_POS_BITS bits = block number + 1 (0 = empty), high bits = hash tag, so
+ * most misses are rejected without reading old. */
+#define BLK_POS_BITS 21
+#define BLK_POS_MASK ((1u << BLK_POS_BITS) - 1)
+
+static inline uint32_t block_tag(uint64_t h) { return (uint32_t)(h >> 53) << BLK_POS_BITS; }
+
 int bsd_blockindex_build(bsd_old *o) {
     size_t slots = block_slots_for(o->size, &o->blk_stride);
     o->blk_table = calloc(slots, sizeof(uint32_t));
@@ -56,22 +63,37 @@ int bsd_blockindex_build(bsd_old *o) {
     /* Later blocks never displace earlier ones: the first occurrence of repeated content wins,
      * deterministically. */
     for (int64_t b = 0; b < nblocks; b++) {
-        size_t s = (size_t)block_hash(o->data + b * o->blk_stride) & o->blk_mask;
+        const unsigned char *p = o->data + b * o->blk_stride;
+        uint64_t h = block_hash(p);
+        uint32_t tag = block_tag(h);
+        size_t s = (size_t)h & o->blk_mask;
         while (o->blk_table[s]) {
-            const unsigned char *q = o->data + (int64_t)(o->blk_table[s] - 1) * o->blk_stride;
-            if (memcmp(q, o->data + b * o->blk_stride, BSD_BLOCK) == 0) break;
+            uint32_t e = o->blk_table[s];
+            if ((e & ~BLK_POS_MASK) == tag &&
+                memcmp(o->data + (int64_t)((e & BLK_POS_MASK) - 1) * o->blk_stride, p,
+                       BSD_BLOCK) == 0)
+                break;
             s = (s + 1) & o->blk_mask;
         }
-        if (!o->blk_table[s]) o->blk_table[s] = (uint32_t)(b + 1);
+        if (!o->blk_table[s]) o->blk_table[s] = tag | (uint32_t)(b + 1);
     }
     return 0;
 }
 
+void bsd_block_prefetch(const bsd_old *o, const unsigned char *p) {
+    __builtin_prefetch(&o->blk_table[(size_t)block_hash(p) & o->blk_mask]);
+}
+
 int64_t bsd_block_lookup(const bsd_old *o, const unsigned char *p) {
-    size_t s = (size_t)block_hash(p) & o->blk_mask;
-    for (int probes = 0; o->blk_table[s] && probes < 8; probes++) {
-        int64_t q = (int64_t)(o->blk_table[s] - 1) * o->blk_stride;
-        if (memcmp(o->data + q, p, BSD_BLOCK) == 0) return q;
+    uint64_t h = block_hash(p);
+    uint32_t tag = block_tag(h);
+    size_t s = (size_t)h & o->blk_mask;
+    uint32_t e;
+    while ((e = o->blk_table[s]) != 0) {
+        if ((e & ~BLK_POS_MASK) == tag) {
+            int64_t q = (int64_t)((e & BLK_POS_MASK) - 1) * o->blk_stride;
+            if (memcmp(o->data + q, p, BSD_BLOCK) == 0) return q;
+        }
         s = (s + 1) & o->blk_mask;
     }
     return -1;
@@ -81,26 +103,36 @@ static inline size_t qgram_hash(const unsigned char *p, unsigned lg) {
     return (size_t)((bsd_load64(p) * 0x9E3779B97F4A7C15ull) >> (64 - lg));
 }
 
-int bsd_index_build(bsd_old *o, char *err, size_t errlen) {
-    int64_t n = o->size;
-    const unsigned char *d = o->data;
-    o->bucket = calloc(65537, sizeof(int64_t));
-    o->bloom_bits = bloom_log_for(n);
-    o->bloom = calloc(((size_t)1 << o->bloom_bits) / 64, sizeof(uint64_t));
-    if (!o->bucket || !o->bloom) return -1;
+void bsd_sa_free(bsd_sa *s) {
+    free(s->sa);
+    free(s->bucket);
+    free(s->bloom);
+    memset(s, 0, sizeof(*s));
+}
 
-    o->sa64 = n >= INT32_MAX;
-    o->sa = malloc((size_t)(n ? n : 1) * (o->sa64 ? 8 : 4));
-    if (!o->sa) return -1;
-    int rc = o->sa64 ? divsufsort64(d, o->sa, n) : divsufsort(d, o->sa, (saidx_t)n);
+int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, char *err, size_t errlen) {
+    memset(s, 0, sizeof(*s));
+    s->text = d;
+    s->size = n;
+    s->bucket = calloc(65537, sizeof(int64_t));
+    s->bloom_bits = bloom_log_for(n);
+    s->bloom = calloc(((size_t)1 << s->bloom_bits) / 64, sizeof(uint64_t));
+    s->sa64 = n >= INT32_MAX;
+    s->sa = malloc((size_t)(n ? n : 1) * (s->sa64 ? 8 : 4));
+    if (!s->bucket || !s->bloom || !s->sa) {
+        bsd_sa_free(s);
+        return -1;
+    }
+    int rc = n == 0 ? 0 : s->sa64 ? divsufsort64(d, s->sa, n) : divsufsort(d, s->sa, (saidx_t)n);
     if (rc != 0) {
         snprintf(err, errlen, "suffix sort failed (libdivsufsort returned %d)", rc);
+        bsd_sa_free(s);
         return -2;
     }
 
     /* bucket[k] = first SA index whose suffix starts with the two bytes k (suffixes of length
      * one sort before every longer suffix with the same first byte). */
-    int64_t *cnt = o->bucket, run = 0;
+    int64_t *cnt = s->bucket, run = 0;
     unsigned single = n > 0 ? (unsigned)d[n - 1] << 8 : 0x10000;
     for (int64_t i = 0; i + 1 < n; i++) cnt[(unsigned)d[i] << 8 | d[i + 1]]++;
     for (unsigned k = 0; k < 65536; k++) {
@@ -111,10 +143,10 @@ int bsd_index_build(bsd_old *o, char *err, size_t errlen) {
     }
     cnt[65536] = run;
 
-    unsigned lg = o->bloom_bits;
+    unsigned lg = s->bloom_bits;
     for (int64_t i = 0; i + BSD_QGRAM <= n; i++) {
         size_t h = qgram_hash(d + i, lg);
-        o->bloom[h >> 6] |= (uint64_t)1 << (h & 63);
+        s->bloom[h >> 6] |= (uint64_t)1 << (h & 63);
     }
     return 0;
 }
@@ -123,9 +155,9 @@ int bsd_index_build(bsd_old *o, char *err, size_t errlen) {
  * prefix of p with both ends of the range is carried along, so each probe compares only from
  * the smaller of the two: a search costs O(log n + match length). */
 #define DEFINE_FIND(NAME, T)                                                                   \
-    static int64_t NAME(const bsd_old *o, const T *sa, const unsigned char *p, int64_t plen,   \
+    static int64_t NAME(const bsd_sa *o, const T *sa, const unsigned char *p, int64_t plen,   \
                         int64_t *pos) {                                                        \
-        const unsigned char *old = o->data;                                                    \
+        const unsigned char *old = o->text;                                                    \
         int64_t n = o->size;                                                                   \
         unsigned key = (unsigned)p[0] << 8 | p[1];                                             \
         int64_t lo = o->bucket[key], hi = o->bucket[key + 1] - 1;                              \
@@ -168,10 +200,48 @@ int bsd_index_build(bsd_old *o, char *err, size_t errlen) {
 DEFINE_FIND(find32, int32_t)
 DEFINE_FIND(find64, int64_t)
 
-int64_t bsd_index_find(const bsd_old *o, const unsigned char *p, int64_t plen, int64_t *pos) {
+int64_t bsd_sa_find(const bsd_sa *o, const unsigned char *p, int64_t plen, int64_t *pos) {
     if (plen < BSD_QGRAM) return 0;
     size_t h = qgram_hash(p, o->bloom_bits);
     if (!(o->bloom[h >> 6] >> (h & 63) & 1)) return 0;
     int64_t l = o->sa64 ? find64(o, o->sa, p, plen, pos) : find32(o, o->sa, p, plen, pos);
     return l >= BSD_QGRAM ? l : 0;
+}
+
+int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_t plen,
+                 int64_t *pos) {
+    /* inside an anchor: the anchor is the answer (it was extended as far as it matches) */
+    size_t lo = 0, hi = f->nanc;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->anc[mid].newp + f->anc[mid].len <= at) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < f->nanc && f->anc[lo].newp <= at) {
+        int64_t l = f->anc[lo].newp + f->anc[lo].len - at;
+        if (l > plen) l = plen;
+        if (l >= BSD_QGRAM || l == plen) {
+            *pos = f->anc[lo].oldp + (at - f->anc[lo].newp);
+            return l;
+        }
+    }
+    if (!f->sa) return 0;
+    int64_t cp, l = bsd_sa_find(f->sa, p, plen, &cp);
+    if (!l || !f->nparts) {
+        *pos = cp;
+        return l;
+    }
+    /* map a position in the concatenated parts back to old; the match ends with its part */
+    lo = 0;
+    hi = f->nparts;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->part_c[mid] <= cp) lo = mid;
+        else hi = mid;
+    }
+    int64_t room = f->part_c[lo] + f->part_len[lo] - cp;
+    if (l > room) l = room;
+    if (l < BSD_QGRAM) return 0;
+    *pos = f->part_r[lo] + (cp - f->part_c[lo]);
+    return l;
 }

@@ -27,42 +27,66 @@ void bsd_seglist_free(bsd_seglist *l);
  * is only sound while no accepted match can be shorter than it. */
 #define BSD_QGRAM 8
 
+/* A suffix array over a text, with a two-byte bucket table and a q-gram presence filter. */
+typedef struct bsd_sa {
+    const unsigned char *text;
+    int64_t size;
+    int sa64;        /* 1: int64_t entries (divsufsort64), 0: int32_t */
+    void *sa;
+    int64_t *bucket; /* 65537 entries: SA range of each first-two-bytes prefix */
+    uint64_t *bloom; /* presence filter of the text's BSD_QGRAM-grams */
+    unsigned bloom_bits; /* log2 of the number of bits */
+} bsd_sa;
+
 struct bsd_old {
     const unsigned char *data;
     int64_t size;
     unsigned char hash[16]; /* XXH3-128 canonical */
 
-    /* Block index for the near-identical fast path: hashes of BSD_BLOCK bytes at old positions
-     * that are multiples of blk_stride; open addressing, slot = position / blk_stride + 1. */
+    /* Block index for the pre-match: BSD_BLOCK-byte blocks at old positions that are multiples
+     * of blk_stride; open addressing; a slot holds a hash tag (high bits) and block number + 1
+     * (low BLK_POS_BITS bits). */
     uint32_t *blk_table;
     size_t blk_mask;
     int64_t blk_stride;
 
-    /* Suffix array, built on first need under lock. */
+    /* Suffix array of all of old, built on first need under lock and kept. */
     pthread_mutex_t lock;
     int index_built;
-    int sa64;        /* 1: int64_t entries (divsufsort64), 0: int32_t */
-    void *sa;
-    int64_t *bucket; /* 65537 entries: SA range of each first-two-bytes prefix */
-    uint64_t *bloom; /* presence filter of old's BSD_QGRAM-grams */
-    unsigned bloom_bits; /* log2 of the number of bits */
+    bsd_sa full;
     double sort_seconds;
 };
 
 #define BSD_BLOCK 32
 
-/* Memory the index of an old of n bytes takes (suffix array, bucket table, filter). */
-uint64_t bsd_index_bytes(int64_t n);
+/* Memory a suffix array index over n bytes takes (array, bucket table, filter). */
+uint64_t bsd_sa_bytes(int64_t n);
 uint64_t bsd_blockindex_bytes(int64_t n);
 
 /* bsd_index.c */
-int bsd_blockindex_build(bsd_old *o);                 /* 0 or -1 (no memory) */
-int bsd_index_build(bsd_old *o, char *err, size_t errlen); /* 0, -1 no memory, -2 sort failed */
-/* Longest match of p[0, plen) in old: returns its length (0 when shorter than BSD_QGRAM or
- * when the filter rules it out) and stores its position in *pos. */
-int64_t bsd_index_find(const bsd_old *o, const unsigned char *p, int64_t plen, int64_t *pos);
-/* Old position whose block hashes like new[p, p+BSD_BLOCK), or -1. */
+int bsd_blockindex_build(bsd_old *o);                       /* 0 or -1 (no memory) */
+int bsd_sa_build(bsd_sa *s, const unsigned char *text, int64_t n, char *err, size_t errlen);
+void bsd_sa_free(bsd_sa *s);
+/* Longest match of p[0, plen) in the text: its length (0 when shorter than BSD_QGRAM or ruled
+ * out by the filter), position in *pos. */
+int64_t bsd_sa_find(const bsd_sa *s, const unsigned char *p, int64_t plen, int64_t *pos);
+/* Old position whose block equals new[p, p+BSD_BLOCK), or -1. */
 int64_t bsd_block_lookup(const bsd_old *o, const unsigned char *p);
+void bsd_block_prefetch(const bsd_old *o, const unsigned char *p);
+
+/* What the scan searches: exact anchors from the block pre-match, and a suffix array over
+ * either all of old or only the parts of old no anchor covers (concatenated; part k holds
+ * old[part_r[k], part_r[k] + part_len[k]) at text offset part_c[k]). */
+typedef struct bsd_finder {
+    const bsd_old *o;
+    const bsd_sa *sa;     /* NULL: anchors only */
+    const int64_t *part_c, *part_r, *part_len;
+    size_t nparts;        /* 0: sa is over all of old */
+    const struct bsd_seg *anc;
+    size_t nanc;
+} bsd_finder;
+int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_t plen,
+                 int64_t *pos);
 
 static inline uint64_t bsd_load64(const unsigned char *p) {
     uint64_t v;
@@ -94,13 +118,12 @@ typedef struct bsd_scan_params {
     int64_t min_gain; /* a new alignment must match this many more bytes than the current one */
 } bsd_scan_params;
 
-/* Full scan of new[cs, ce) against the suffix array; appends segments (absolute positions). */
-int bsd_scan_chunk(const bsd_old *o, const unsigned char *nw, int64_t cs, int64_t ce,
+/* Full scan of new[cs, ce); appends segments (absolute positions). */
+int bsd_scan_chunk(const bsd_finder *f, const unsigned char *nw, int64_t cs, int64_t ce,
                    const bsd_scan_params *prm, bsd_seglist *out);
-/* Block pre-match over all of new: anchors extended into segments. Returns 1 when new is
- * covered well enough for the fast path (segments in *out), 0 when not (out emptied), -1 when
- * out of memory. */
-int bsd_fast_match(const bsd_old *o, const unsigned char *nw, int64_t m, bsd_seglist *out);
+/* Block pre-match over all of new: exact anchors, sorted, not overlapping in new. Returns 1,
+ * 0 when it gave up because new is mostly unlike old (anchors emptied), -1 out of memory. */
+int bsd_prematch(const bsd_old *o, const unsigned char *nw, int64_t m, bsd_seglist *anc);
 
 /* bsd_write.c: the serializer and the two format writers. */
 typedef struct bsd_writer bsd_writer;

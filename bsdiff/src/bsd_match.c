@@ -76,8 +76,9 @@ static void extend_pair(const unsigned char *old, int64_t oldsize, const unsigne
 /* The scan of bsdiff 4.x (see ANCHORS.md) over new[cs, ce), with three changes: matches shorter
  * than BSD_QGRAM are ignored (the q-gram filter skips their search), the gain a new alignment
  * must show is a parameter, and the stuck bound above. Positions inside are relative to cs. */
-int bsd_scan_chunk(const bsd_old *o, const unsigned char *nw_all, int64_t cs, int64_t ce,
+int bsd_scan_chunk(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, int64_t ce,
                    const bsd_scan_params *prm, bsd_seglist *out) {
+    const bsd_old *o = f->o;
     const unsigned char *old = o->data, *nw = nw_all + cs;
     int64_t oldsize = o->size, n = ce - cs;
     int64_t scan = 0, len = 0, pos = 0, lastscan = 0, lastpos = 0, lastoffset = 0;
@@ -87,7 +88,7 @@ int bsd_scan_chunk(const bsd_old *o, const unsigned char *nw_all, int64_t cs, in
         /* A chunk after the first starts from the alignment of its first long match instead of
          * old position 0; this depends only on the data, so every split of the work agrees. */
         int64_t p0;
-        if (bsd_index_find(o, nw, n, &p0) > 0) {
+        if (bsd_find(f, cs, nw, n, &p0) > 0) {
             lastpos = p0;
             lastoffset = p0;
         }
@@ -97,7 +98,7 @@ int bsd_scan_chunk(const bsd_old *o, const unsigned char *nw_all, int64_t cs, in
         int64_t oldscore = 0, scsc;
         int stuck = 0;
         for (scsc = scan += len; scan < n; scan++) {
-            len = bsd_index_find(o, nw + scan, n - scan, &pos);
+            len = bsd_find(f, cs + scan, nw + scan, n - scan, &pos);
             for (; scsc < scan + len; scsc++)
                 if (MATCHES(scsc)) oldscore++;
             if ((len == oldscore && len != 0) || len > oldscore + gain) break;
@@ -123,34 +124,34 @@ int bsd_scan_chunk(const bsd_old *o, const unsigned char *nw_all, int64_t cs, in
     return 0;
 }
 
-/* Fast path. Walks new keeping the current alignment while it matches exactly; where it stops,
- * looks the next BSD_BLOCK bytes up in old's block table. Exact anchors found this way are then
- * linked like bsdiff's matches. Gives up (returns 0) as soon as more than m/256 + 4 KiB bytes
- * of new are left without an anchor: such inputs need the full scan. */
-int bsd_fast_match(const bsd_old *o, const unsigned char *nw, int64_t m, bsd_seglist *out) {
+/* Block pre-match. Walks new keeping the current alignment while it matches exactly; where it
+ * stops, looks the next BSD_BLOCK bytes up in old's block table, and extends a hit both ways.
+ * Gives up once an eighth of new (at least 1 MiB) has been seen with more than 60% of it
+ * unmatched: such inputs gain nothing from anchors. */
+int bsd_prematch(const bsd_old *o, const unsigned char *nw, int64_t m, bsd_seglist *anc) {
     const unsigned char *old = o->data;
-    int64_t n = o->size;
-    int64_t budget = m / 256 + 4096, uncovered = 0;
-    bsd_seglist anc = {0};
-    out->n = 0;
-    if (n < BSD_BLOCK || m < BSD_BLOCK || !o->blk_table) return 0;
+    int64_t n = o->size, uncovered = 0;
+    int64_t check_at = m / 8 > ((int64_t)1 << 20) ? m / 8 : ((int64_t)1 << 20);
+    anc->n = 0;
+    if (n < BSD_BLOCK || m < BSD_BLOCK || !o->blk_table) return 1;
 
     int64_t p = 0, off = 0, last_end = 0;
     while (p < m) {
         if (p + off >= 0 && p + off < n) {
             int64_t l = bsd_matchlen(nw + p, m - p, old + p + off, n - p - off);
             if (l >= 16 || (l > 0 && (p + l == m || p + off + l == n))) {
-                if (anc.n && anc.v[anc.n - 1].oldp - anc.v[anc.n - 1].newp == off &&
-                    anc.v[anc.n - 1].newp + anc.v[anc.n - 1].len == p)
-                    anc.v[anc.n - 1].len += l;
-                else if (bsd_seglist_push(&anc, p, p + off, l))
-                    goto nomem;
+                if (anc->n && anc->v[anc->n - 1].oldp - anc->v[anc->n - 1].newp == off &&
+                    anc->v[anc->n - 1].newp + anc->v[anc->n - 1].len == p)
+                    anc->v[anc->n - 1].len += l;
+                else if (bsd_seglist_push(anc, p, p + off, l))
+                    return -1;
                 p += l;
                 last_end = p;
                 continue;
             }
         }
         if (p + BSD_BLOCK <= m) {
+            if (p + 8 + BSD_BLOCK <= m) bsd_block_prefetch(o, nw + p + 8);
             int64_t q = bsd_block_lookup(o, nw + p);
             if (q >= 0) {
                 int64_t b = 0;
@@ -160,7 +161,7 @@ int bsd_fast_match(const bsd_old *o, const unsigned char *nw, int64_t m, bsd_seg
                 int64_t l = b + BSD_BLOCK +
                             bsd_matchlen(nw + p + BSD_BLOCK, m - p - BSD_BLOCK,
                                          old + q + BSD_BLOCK, n - q - BSD_BLOCK);
-                if (bsd_seglist_push(&anc, start, start + off, l)) goto nomem;
+                if (bsd_seglist_push(anc, start, start + off, l)) return -1;
                 uncovered -= b;
                 p = start + l;
                 last_end = p;
@@ -168,48 +169,14 @@ int bsd_fast_match(const bsd_old *o, const unsigned char *nw, int64_t m, bsd_seg
             }
         }
         p++;
-        if (++uncovered > budget) {
-            bsd_seglist_free(&anc);
-            return 0;
-        }
-    }
-
-    /* Link anchors: same alignment across a short gap -> one segment (the gap becomes diff
-     * bytes); otherwise bsdiff's half-agreement extension into the gap from both sides. */
-    for (size_t i = 0; i < anc.n; i++) {
-        bsd_seg a = anc.v[i];
-        if (out->n) {
-            bsd_seg *pv = &out->v[out->n - 1];
-            int64_t pend = pv->newp + pv->len;
-            if (pv->oldp - pv->newp == a.oldp - a.newp && a.newp - pend <= 64) {
-                pv->len = a.newp + a.len - pv->newp;
-                continue;
+        uncovered++;
+        if (p >= check_at) {
+            if (uncovered * 10 > p * 6) {
+                anc->n = 0;
+                return 0;
             }
-            int64_t lenf, lenb;
-            extend_pair(old, n, nw, pend, pv->oldp + pv->len, a.newp, a.oldp, 1, &lenf, &lenb);
-            pv->len += lenf;
-            a.newp -= lenb;
-            a.oldp -= lenb;
-            a.len += lenb;
-        } else if (a.newp > 0) {
-            int64_t lenf, lenb;
-            extend_pair(old, n, nw, 0, 0, a.newp, a.oldp, 1, &lenf, &lenb);
-            if (lenf > 0 && bsd_seglist_push(out, 0, 0, lenf)) goto nomem;
-            a.newp -= lenb;
-            a.oldp -= lenb;
-            a.len += lenb;
+            check_at = m + 1;
         }
-        if (bsd_seglist_push(out, a.newp, a.oldp, a.len)) goto nomem;
     }
-    if (out->n) {
-        bsd_seg *pv = &out->v[out->n - 1];
-        int64_t lenf, lenb;
-        extend_pair(old, n, nw, pv->newp + pv->len, pv->oldp + pv->len, m, 0, 0, &lenf, &lenb);
-        pv->len += lenf;
-    }
-    bsd_seglist_free(&anc);
     return 1;
-nomem:
-    bsd_seglist_free(&anc);
-    return -1;
 }
