@@ -590,7 +590,7 @@ def make_patch(bench, label, key, old, new, patch, timeout, builder):
     if not avail:
         return None, None
     bench.progress.step(f"{label}: making the patch with {tlabel} (once)")
-    tmp = str(patch) + ".tmp"
+    tmp = f"{patch}.{os.getpid()}.tmp"
     r = bench.runner.run(bench.tools.fill(tmpl, OLD=old, NEW=new, PATCH=tmp), timeout)
     if r["timeout"]:
         bench.progress.log(f"{label}: {tlabel} timed out after {timeout:.0f} s")
@@ -684,7 +684,10 @@ def adversarial(bench, args):
             ours = keys[0].startswith(("bsdelta", "bsdiff40"))
             timeout = args.adv_timeout if keys[0] == "bsdiff43" else args.timeout
             r = bench.run_case(name, str(old), str(new), keys, apply_keys,
-                               args.runs if ours else 1, timeout)
+                               args.runs if ours else 1, timeout,
+                               micro=keys[0] == "bsdelta" and args.micro)
+            if r.get("micro"):
+                res["micro"] = r["micro"]
             res.update(r["diff"])
             res.update({"apply:" + k: v for k, v in r["apply"].items()})
             res["new_size"] = r["new_size"]
@@ -793,7 +796,8 @@ def svg_marker(shape, x, y, color, title):
 
 
 def chart_svg(points, labels, title, xlabel, ylabel):
-    """points: [(tool_key, x, y, title)], both axes log scale."""
+    """points: [(tool_key, x, y, title, group)], both axes log scale. The markers of one group
+    (a case) are joined by a faint line and the group is named beside its bsdiff 4.3 marker."""
     W, H, L, R, T, B = 900, 560, 80, 200, 50, 60
     pw, ph = W - L - R, H - T - B
     pts = [p for p in points if p[1] and p[2] and p[1] > 0 and p[2] > 0]
@@ -833,7 +837,18 @@ def chart_svg(points, labels, title, xlabel, ylabel):
         out.append(f'<text x="{L - 6}" y="{y + 4:.1f}" text-anchor="end">{10 ** e:g}</text>')
     out.append(f'<text x="{L + pw / 2:.0f}" y="{H - 18}" text-anchor="middle">{xlabel}</text>')
     out.append(f'<text transform="translate(22,{T + ph / 2:.0f}) rotate(-90)" text-anchor="middle">{ylabel}</text>')
-    for key, x, y, t in pts:
+    groups = {}
+    for p in pts:
+        groups.setdefault(p[4], []).append(p)
+    for g, gp in groups.items():
+        gp = sorted(gp, key=lambda p: p[1])
+        if len(gp) > 1:
+            d = " ".join(f"{X(p[1]):.1f},{Y(p[2]):.1f}" for p in gp)
+            out.append(f'<polyline points="{d}" fill="none" stroke="#bbb" stroke-width="1"/>')
+        anchor = next((p for p in gp if p[0] == "bsdiff43"), gp[-1])
+        out.append(f'<text x="{X(anchor[1]) + 8:.1f}" y="{Y(anchor[2]) - 6:.1f}" font-size="9" '
+                   f'fill="#666">{g}</text>')
+    for key, x, y, t, _ in pts:
         color, shape = MARKERS.get(key, ("#333", "circle"))
         out.append(svg_marker(shape, X(x), Y(y), color, t))
     ly_ = T + 10
@@ -849,6 +864,119 @@ def chart_svg(points, labels, title, xlabel, ylabel):
 
 
 # ----------------------------------------------------------------------------- document
+
+MICRO_COLS = [("diff.bsdelta.hash", "hash"), ("diff.bsdelta.sort", "sort"), ("diff.bsdelta.scan", "scan"),
+              ("diff.bsdelta.compress", "compress"), ("diff.bsdelta.total", "diff total (bsdelta)"),
+              ("diff.bsdiff40.total", "diff total (BSDIFF40)"), ("apply.bsdelta", "apply bsdelta"),
+              ("apply.bsdiff40", "apply our BSDIFF40"), ("apply.file1", "apply bsdiff 4.3's patch")]
+
+
+def micro_section(w, tools, items, title):
+    """items: [(name, parsed microbench output or None)]."""
+    items = [(n, m) for n, m in items if m]
+    if not items:
+        return
+    w(title)
+    w("")
+    w("`bsdelta-microbench -r RUNS OLD NEW [PATCH43]` (bench/microbench.c): each diff stage as reported "
+      "by `bsd_get_stats` (hash = hashing and block pre-match, MB/s of old+new; sort = suffix array, "
+      "MB/s of old, `—` when the block pre-match made it unnecessary; scan = matching with the "
+      "compression that overlaps it, MB/s of new; compress = what is left after the scan), and "
+      "apply through `bspatch.h` with a memory source and sink, MB/s of new. MB = 10^6 bytes; "
+      "median of the runs; default thread count.")
+    w("")
+    present = [(k, lab) for k, lab in MICRO_COLS if any(k in m for _, m in items)]
+    rows = []
+    for n, m in items:
+        row = [n]
+        for k, _ in present:
+            v = m.get(k)
+            row.append("—" if v is None or v[0] == 0 else f"{v[0]:.1f}")
+        rows.append(row)
+    w(md_table(["MB/s"] + [lab for _, lab in present], rows))
+    w("")
+    if not any("diff.bsdelta.total" in m for _, m in items):
+        w("The bsdiff library was not part of this build: apply only.")
+        w("")
+
+
+def targets_section(w, corpus, synth, adv):
+    """The issues' measurable targets, evaluated on this run (informative: never fails it)."""
+    rows = []
+
+    def add(issue, what, ok, detail):
+        rows.append([issue, what, "n/a" if ok is None else ("yes" if ok else "**no**"), detail])
+
+    def dv(c, k, f):
+        r = c["res"]["diff"].get(k, {})
+        return r.get(f) if r.get("status") == "ok" else None
+
+    both = [c for c in corpus if dv(c, "bsdiff40", "bytes") and dv(c, "bsdiff43", "bytes")]
+    if both:
+        worse = [c["name"] for c in both if dv(c, "bsdiff40", "bytes") > dv(c, "bsdiff43", "bytes")]
+        add("3", "our BSDIFF40 patch ≤ bsdiff 4.3's on every pair", not worse,
+            f"larger on: {', '.join(worse)}" if worse else f"{len(both)} pairs")
+        r = sum(dv(c, "bsdiff40", "bytes") for c in both) / sum(dv(c, "bsdiff43", "bytes") for c in both)
+        add("3", "our BSDIFF40 total ≤ 0.95 × bsdiff 4.3's", r <= 0.95, f"{r:.3f}×")
+    bd = [c for c in corpus if dv(c, "bsdelta", "bytes") and dv(c, "bsdiff43", "bytes")]
+    if bd:
+        r = sum(dv(c, "bsdelta", "bytes") for c in bd) / sum(dv(c, "bsdiff43", "bytes") for c in bd)
+        add("3", "our BSDELTA (bzip2) total ≤ 0.92 × bsdiff 4.3's", r <= 0.92, f"{r:.3f}×")
+    big = [c for c in corpus if c["res"]["new_size"] >= 8_000_000]
+    if big:
+        bad, worst, unknown = [], 0.0, []
+        for c in big:
+            ours, ref = dv(c, "bsdelta", "wall_med"), dv(c, "bsdiff43", "wall_med")
+            if ours is None:
+                unknown.append(c["name"])
+                continue
+            if ref is None:  # bsdiff 4.3 timed out: its time is at least the timeout
+                continue
+            near = dv(c, "bsdiff43", "bytes") is not None and dv(c, "bsdiff43", "bytes") < 0.01 * c["res"]["new_size"]
+            lim = 1 / 50 if near else 1 / 10
+            worst = max(worst, ours / ref)
+            if ours > lim * ref:
+                bad.append(f"{c['name']} {ours / ref:.3f}× (limit {'1/50' if near else '1/10'})")
+        add("3", "diff time ≤ 1/10 of bsdiff 4.3's on pairs ≥ 8 MB (≤ 1/50 when near-identical: "
+            "bsdiff 4.3 patch < 1 % of new)", None if unknown and not bad else not bad,
+            "; ".join(bad) if bad else f"worst {worst:.3f}×" + (f"; no data: {', '.join(unknown)}" if unknown else ""))
+    rss = [c for c in corpus if dv(c, "bsdelta", "rss_med")]
+    if rss:
+        bad = []
+        for c in rss:
+            lim = 5 * c["res"]["old_size"] + c["res"]["new_size"] + (64 << 20)
+            for k in ("bsdelta", "bsdelta-j1", "bsdiff40", "bsdiff40-j1"):
+                v = dv(c, k, "rss_med")
+                if v and v > lim:
+                    bad.append(f"{c['name']} {k} {v / 1048576:.0f} MiB > {lim / 1048576:.0f}")
+        add("3", "diff peak RSS ≤ 5 × old + new + 64 MiB on every pair", not bad, "; ".join(bad) or "all pairs")
+    if adv:
+        rnd = next((a for a in adv if a["kind"] == "random"), None)
+        rt = rnd["res"].get("bsdelta", {}).get("wall_med") if rnd else None
+        if rt:
+            ratios = {a["kind"]: a["res"].get("bsdelta", {}).get("wall_med") for a in adv}
+            bad = [f"{k} {v / rt:.1f}×" for k, v in ratios.items() if v and v > 5 * rt]
+            miss = [k for k, v in ratios.items() if not v]
+            add("3", "no adversarial input > 5 × the random pair's diff time", None if miss else not bad,
+                "; ".join(bad) if bad else f"worst {max(v / rt for v in ratios.values() if v):.1f}×")
+    if synth:
+        big = [x for x in synth if x["new_size"] >= 90_000_000]
+        for key, lab in (("bspatch:bsdiff43", "BSDIFF40"), ("bspatch:bsdelta", "BSDELTA")):
+            vals = [(x["item"]["name"], x["apply"].get(key, {}).get("rss_med")) for x in big]
+            vals = [(n, v) for n, v in vals if v]
+            if vals:
+                worst = max(v for _, v in vals)
+                add("2", f"our bspatch peak RSS ≤ 16 MiB on ~100 MB ({lab})", worst <= 16 << 20,
+                    ", ".join(f"{n}: {v / 1048576:.1f} MiB" for n, v in vals))
+    if not rows:
+        return
+    w("## Targets of the issues, on this run")
+    w("")
+    w("Informative (a benchmark run never fails on them); measured on this machine in this run.")
+    w("")
+    w(md_table(["issue", "target", "met", "detail"], rows, ["---", "---", "---", "---"]))
+    w("")
+
 
 def write_document(args, path, chart_path, meta, corpus, synth, adv, failures):
     tools = args.tools
@@ -963,34 +1091,8 @@ def write_document(args, path, chart_path, meta, corpus, synth, adv, failures):
         table("Apply wall time (s)", "apply", apply_keys, alabels, "wall_med", fsec, "bspatch43")
         table("Apply peak RSS (MiB)", "apply", apply_keys, alabels, "rss_med", fmib, "bspatch43")
 
-        micro = [c for c in corpus if c["res"].get("micro")]
-        if micro:
-            w("## Micro-benchmarks (in process, memory I/O)")
-            w("")
-            w("`build/bench/bsdelta-microbench -r RUNS OLD NEW PATCH43`: each diff stage as reported by "
-              "`bsd_get_stats` (hash = hashing and block pre-match over old+new; sort = suffix array over "
-              "old; scan = matching, with the compression that overlaps it, over new; compress = what "
-              "is left after the scan), and apply through `bspatch.h` with memory source and sink. "
-              "MB/s (10^6 bytes per second), median of the runs.")
-            w("")
-            cols = ["diff.bsdelta.hash", "diff.bsdelta.sort", "diff.bsdelta.scan", "diff.bsdelta.compress",
-                    "diff.bsdelta.total", "diff.bsdiff40.total", "apply.bsdelta", "apply.bsdiff40", "apply.file1"]
-            names = ["hash", "sort", "scan", "compress", "diff total (bsdelta)", "diff total (BSDIFF40)",
-                     "apply bsdelta", "apply our BSDIFF40", "apply bsdiff 4.3's patch"]
-            present = [i for i, c in enumerate(cols) if any(c in m["res"]["micro"] for m in micro)]
-            rows = []
-            for m in micro:
-                mm = m["res"]["micro"]
-                row = [m["name"]]
-                for i in present:
-                    v = mm.get(cols[i])
-                    row.append("—" if v is None or v[0] == 0 else f"{v[0]:.1f}")
-                rows.append(row)
-            w(md_table(["case (MB/s)"] + [names[i] for i in present], rows))
-            w("")
-            if not tools.have_bsdiff or not any("diff.bsdelta.total" in m["res"]["micro"] for m in micro):
-                w("The bsdiff library was not part of this build: apply only.")
-                w("")
+        micro_section(w, tools, [(c["name"], c["res"].get("micro")) for c in corpus],
+                      "## Micro-benchmarks (in process, memory I/O)")
 
     if synth:
         w("## Apply throughput on synthetic edits of real data")
@@ -1045,6 +1147,10 @@ def write_document(args, path, chart_path, meta, corpus, synth, adv, failures):
             rows.append(row)
         w(md_table(["input"] + [dlabels[k] for k in keys] + ["× random"], rows))
         w("")
+        micro_section(w, tools, [(a["name"], a["res"].get("micro")) for a in adv],
+                      "### Diff stages on the adversarial inputs")
+
+    targets_section(w, corpus, synth, adv)
 
     w("## Failures")
     w("")
@@ -1101,6 +1207,7 @@ def main():
     args.adv_timeout = args.adv_timeout if args.adv_timeout is not None else (20.0 if q else 300.0)
     args.synth_sizes = [parse_size(s) for s in (args.synth_sizes or ("1M" if q else "1M,10M,100M")).split(",")]
     sections = set(s.strip() for s in args.sections.split(",") if s.strip())
+    args.micro = "micro" in sections
     bad = sections - {"corpus", "micro", "synthetic", "adversarial"}
     if bad:
         die(f"unknown section(s): {', '.join(sorted(bad))}")
@@ -1174,7 +1281,7 @@ def main():
                 if rec.get("status") == "ok" and rec.get("wall_med"):
                     pts.append((key, rec["wall_med"], 100.0 * rec["bytes"] / c["res"]["new_size"],
                                 f"{c['name']}: {tools.diff_tool(key)[1]}, {rec['wall_med']:.3g} s, "
-                                f"{rec['bytes']:,} bytes"))
+                                f"{rec['bytes']:,} bytes", c["name"]))
         labels = [(k, tools.diff_tool(k)[1]) for k in ("bsdelta", "bsdiff40", "bsdiff43", "xdelta3", "zstd")]
         out.parent.mkdir(parents=True, exist_ok=True)
         if corpus:
