@@ -354,6 +354,48 @@ static int write_entry(struct archive *a, const char *path, const void *data, si
     return archive_write_finish_entry(a) == ARCHIVE_OK ? 0 : -1;
 }
 
+static unsigned rd16(const unsigned char *p) { return (unsigned)p[0] | (unsigned)p[1] << 8; }
+static uint32_t rd32(const unsigned char *p) { return (uint32_t)rd16(p) | (uint32_t)rd16(p + 2) << 16; }
+static uint64_t rd64(const unsigned char *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+
+/* libarchive writes each entry's DOS date and time in the host's local time zone, so the same
+ * tree would give different bundles in Paris and in Tokyo. Overwrites them, in every local
+ * header and central directory record, with the fixed time stamp in UTC (2000-01-01 00:00:00:
+ * date 0x2821, time 0). Returns -1 if the archive is not laid out as expected. */
+static int fix_dos_times(unsigned char *z, size_t len) {
+    if (len < 22) return -1;
+    size_t eocd = len - 22; /* we write no archive comment */
+    if (rd32(z + eocd) != 0x06054b50) return -1;
+    uint64_t count = rd16(z + eocd + 10), cdoff = rd32(z + eocd + 16);
+    if ((count == 0xffff || cdoff == 0xffffffff) && eocd >= 20 && rd32(z + eocd - 20) == 0x07064b50) {
+        uint64_t z64 = rd64(z + eocd - 20 + 8);
+        if (z64 > len || len - z64 < 56 || rd32(z + z64) != 0x06064b50) return -1;
+        count = rd64(z + z64 + 32);
+        cdoff = rd64(z + z64 + 48);
+    }
+    uint64_t p = cdoff;
+    for (uint64_t i = 0; i < count; i++) {
+        if (p > len || len - p < 46 || rd32(z + p) != 0x02014b50) return -1;
+        uint64_t name = rd16(z + p + 28), extra = rd16(z + p + 30), comment = rd16(z + p + 32);
+        uint64_t local = rd32(z + p + 42);
+        if (len - p - 46 < name + extra + comment) return -1;
+        if (local == 0xffffffff) { /* in the zip64 extra field, after the sizes that overflowed */
+            const unsigned char *x = z + p + 46 + name, *end = x + extra;
+            for (local = UINT64_MAX; x + 4 <= end && local == UINT64_MAX; x += 4 + rd16(x + 2)) {
+                if (rd16(x) != 0x0001) continue;
+                size_t at = 4 + 8 * ((rd32(z + p + 24) == 0xffffffff) + (rd32(z + p + 20) == 0xffffffff));
+                if (x + at + 8 > end) return -1;
+                local = rd64(x + at);
+            }
+        }
+        if (local > len || len - local < 30 || rd32(z + local) != 0x04034b50) return -1;
+        memcpy(z + p + 12, "\x00\x00\x21\x28", 4);
+        memcpy(z + local + 10, "\x00\x00\x21\x28", 4);
+        p += 46 + name + extra + comment;
+    }
+    return 0;
+}
+
 static pkg_error build_zip(pkg_ctx *ctx, entry_list *l, membuf *out) {
     /* the manifest: one line per file, so a change to one file changes one line */
     pkg_buf m = {0};
@@ -396,6 +438,8 @@ static pkg_error build_zip(pkg_ctx *ctx, entry_list *l, membuf *out) {
     if (!ok)
         e = pkg_fail(ctx, out->oom ? PKG_E_NOMEM : PKG_E_IO, "cannot write the bundle: %s",
                      archive_error_string(a) ? archive_error_string(a) : "out of memory");
+    else if (fix_dos_times(out->data, out->len) != 0)
+        e = pkg_fail(ctx, PKG_E_IO, "cannot write the bundle: unexpected zip layout from libarchive");
     archive_write_free(a);
     free(m.data);
     return e;
