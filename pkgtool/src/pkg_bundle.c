@@ -80,10 +80,15 @@ static char *normalize(const char *in, const char **why) {
     return out;
 }
 
-/* A symlink at path pointing to target must stay inside the tree. */
-static int link_inside(const char *path, const char *target) {
-    if (!*target || target[0] == '/') return 0;
-    int depth = 0;
+/* A symlink at path pointing to target must stay inside the tree. Checking the target
+ * lexically is not enough when it passes through another link ("a/b/s" -> "../.." then
+ * "p" -> "a/b/s/../../../x" climbs above the root), so ".." may only lead the target: it then
+ * climbs real directories (no entry lies under a link: see the file/directory check) and the
+ * rest only descends. Returns NULL when safe, else why not. */
+static const char *link_problem(const char *path, const char *target) {
+    if (!*target) return "an empty target";
+    if (target[0] == '/') return "an absolute target";
+    int depth = 0, descended = 0;
     for (const char *s = path; *s; s++)
         if (*s == '/') depth++; /* directories above the link */
     const char *p = target;
@@ -91,14 +96,16 @@ static int link_inside(const char *path, const char *target) {
         const char *q = strchr(p, '/');
         size_t len = q ? (size_t)(q - p) : strlen(p);
         if (len == 2 && p[0] == '.' && p[1] == '.') {
-            if (--depth < 0) return 0;
+            if (descended) return "'..' after a name (it could leave the tree through another link)";
+            if (--depth < 0) return "a target that leaves the tree";
         } else if (len > 0 && !(len == 1 && p[0] == '.')) {
             depth++;
+            descended = 1;
         }
         p += len;
         if (*p == '/') p++;
     }
-    return 1;
+    return NULL;
 }
 
 static pkg_error list_add(pkg_ctx *ctx, entry_list *l, char *path, unsigned char *data, size_t size,
@@ -153,9 +160,10 @@ static pkg_error walk_dir(pkg_ctx *ctx, const char *root, const char *rel, entry
                 e = pkg_fail(ctx, PKG_E_INPUT, "cannot read link %s: %s", full, strerror(errno));
             } else {
                 target[n] = '\0';
-                if (!link_inside(relp, target)) {
-                    e = pkg_fail(ctx, PKG_E_UNSAFE, "unsafe entry %s: symbolic link to %s leaves the tree",
-                                 relp, target);
+                const char *why = link_problem(relp, target);
+                if (why) {
+                    e = pkg_fail(ctx, PKG_E_UNSAFE, "unsafe entry %s: symbolic link to %s: %s", relp, target,
+                                 why);
                 } else {
                     char *t = strdup(target), *p = strdup(relp);
                     e = (t && p) ? list_add(ctx, l, p, (unsigned char *)t, (size_t)n, 0, 1)
@@ -243,9 +251,10 @@ static pkg_error read_archive(pkg_ctx *ctx, const char *path, entry_list *l) {
             free(p);
         } else if (type == AE_IFLNK) {
             const char *target = archive_entry_symlink(ae);
-            if (!target || !link_inside(p, target)) {
-                e = pkg_fail(ctx, PKG_E_UNSAFE, "unsafe entry %s: symbolic link to %s leaves the tree", p,
-                             target ? target : "(nothing)");
+            const char *lwhy = target ? link_problem(p, target) : "no target";
+            if (lwhy) {
+                e = pkg_fail(ctx, PKG_E_UNSAFE, "unsafe entry %s: symbolic link to %s: %s", p,
+                             target ? target : "(nothing)", lwhy);
                 free(p);
                 break;
             }
