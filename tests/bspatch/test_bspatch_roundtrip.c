@@ -288,7 +288,7 @@ static void test_parse_header(void) {
     CHECK(bsp_parse_header(h, 32, &hd) == BSP_OK, "BSDIFF40 new size 2^62");
 
     /* neither magic */
-    const char *junk[] = {"\x7f" "ELF\x02\x01\x01", "PK\x03\x04", "BSDIFF41xxxxxxxxxxxxxxxxxxxxxxxxxx",
+    const char *junk[] = {"\177ELF\002\001\001", "PK\x03\x04", "BSDIFF41xxxxxxxxxxxxxxxxxxxxxxxxxx",
                           "BSDELTB", "bsdiff40"};
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
         CHECK(bsp_parse_header(junk[i], strlen(junk[i]), &hd) == BSP_E_NOT_PATCH, "junk %zu", i);
