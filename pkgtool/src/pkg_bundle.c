@@ -481,6 +481,14 @@ pkg_error pkg_pack_memory(pkg_ctx *ctx, const char *input, unsigned char **out, 
         for (size_t i = 0; i + 1 < l.n && e == PKG_OK; i++)
             if (!strcmp(l.v[i].path, l.v[i + 1].path))
                 e = pkg_fail(ctx, PKG_E_UNSAFE, "unsafe entry %s: the path appears twice", l.v[i].path);
+        /* nor may an entry sit where the manifest or its directory goes (".bsdelta" as a file,
+         * ".bsdelta/manifest.json/x") */
+        for (size_t i = 0; i < l.n && e == PKG_OK; i++) {
+            const char *p = l.v[i].path, *m = PKG_MANIFEST_PATH;
+            size_t n = strlen(p), mn = strlen(m);
+            if ((n < mn && !strncmp(m, p, n) && m[n] == '/') || (n > mn && !strncmp(p, m, mn) && p[mn] == '/'))
+                e = pkg_fail(ctx, PKG_E_UNSAFE, "unsafe entry %s: it collides with the bundle's manifest %s", p, m);
+        }
         /* a file cannot also be a directory of another entry ("a" and "a/b") */
         for (size_t i = 0; i + 1 < l.n && e == PKG_OK; i++) {
             size_t n = strlen(l.v[i].path);
