@@ -172,8 +172,10 @@ typedef struct bsd_stats {
     int fast_path;            /* 1 when the block pre-match made the suffix array unnecessary */
     double hash_seconds;      /* hashing and block pre-match */
     double sort_seconds;      /* suffix array (0 when it was already built or not needed) */
-    double scan_seconds;      /* matching, and compression that overlapped it */
-    double compress_seconds;  /* compression after the scan (finishing, spill copy) */
+    double scan_seconds;      /* matching (with worker threads: and the compression that ran
+                               * alongside it) */
+    double compress_seconds;  /* with worker threads: finishing the streams after the scan;
+                               * with one thread: all compression */
     uint64_t peak_estimate;   /* estimated peak bytes, including old and new */
 } bsd_stats;
 BSD_API void bsd_get_stats(const bsd_ctx *ctx, bsd_stats *st);

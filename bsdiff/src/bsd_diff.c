@@ -443,8 +443,8 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
             }
         }
     }
-    ctx->stats.scan_seconds = bsd_now() - t_scan;
     double t_fin = bsd_now();
+    ctx->stats.scan_seconds = t_fin - t_scan;
     if (progress(ctx, BSD_STAGE_FINISH, 0, 1)) {
         e = BSD_E_CANCELLED;
         goto done;
@@ -454,8 +454,10 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
     double csec;
     bsd_writer_stats(w, &ctx->stats.patch_size, &ctx->stats.commands, &ctx->stats.diff_bytes,
                      &ctx->stats.extra_bytes, &csec);
-    ctx->stats.compress_seconds = bsd_now() - t_fin;
-    (void)csec;
+    /* Without workers the compressor ran inside the scan loop: count it once, as compression. */
+    ctx->stats.compress_seconds = pool ? bsd_now() - t_fin : csec;
+    if (!pool) ctx->stats.scan_seconds -= csec - (bsd_now() - t_fin);
+    if (ctx->stats.scan_seconds < 0) ctx->stats.scan_seconds = 0;
 
 done:
     if (jobs) {
