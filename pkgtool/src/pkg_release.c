@@ -296,7 +296,8 @@ pkg_error pkg_release(pkg_ctx *ctx, const char *store, const char *app, const ch
         for (size_t k = ix.nrel; !e && k-- > 0;) {
             pkg_rel *r = &ix.rel[k];
             if (!r->retained) continue;
-            int keep_it = r->pinned || seen < opt.keep - 1; /* the new release takes one place */
+            /* the new release takes one of the `keep` places, unless it is pinned itself */
+            int keep_it = r->pinned || seen < opt.keep - (opt.pin ? 0 : 1);
             if (!r->pinned) seen++;
             if (!keep_it) continue;
             job *j = &jobs[njobs++];
