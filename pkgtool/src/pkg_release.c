@@ -263,6 +263,41 @@ pkg_error pkg_release(pkg_ctx *ctx, const char *store, const char *app, const ch
     }
     say(&opt, "packing %s", input);
     e = pkg_pack_memory(ctx, input, &bundle, &blen, &info);
+    /* The same release again (label, content and options): an earlier run got as far as the
+     * index and was interrupted during clean-up, or is simply repeated. Finish the clean-up. */
+    long same = e ? -1 : pkg_find_id(&ix, info.id);
+    if (same >= 0) {
+        pkg_rel *r = &ix.rel[same];
+        if (strcmp(r->label, opt.label) || strcmp(r->min_native, opt.min_native) ||
+            strcmp(r->message, opt.message) || r->mandatory != (opt.mandatory != 0) ||
+            r->pinned != (opt.pin != 0) || !r->retained)
+            same = -1;
+    }
+    if (same >= 0) {
+        say(&opt, "release %s is already in the store with this content and these options", opt.label);
+        uint64_t removed = remove_unreferenced(appdir, &ix);
+        if (removed) say(&opt, "removed %llu file%s no retained release needs", (unsigned long long)removed,
+                         removed > 1 ? "s" : "");
+        pkg_rel *r = &ix.rel[same];
+        if (rep) {
+            rep->bundle = info;
+            rep->removed_files = removed;
+            rep->patches = calloc(r->npatches + 1, sizeof *rep->patches);
+            for (size_t k = 0; rep->patches && k < r->npatches; k++) {
+                pkg_patch_result *pr = &rep->patches[rep->npatches++];
+                long f = pkg_find_id(&ix, r->patches[k].from);
+                snprintf(pr->from_label, sizeof pr->from_label, "%s", f >= 0 ? ix.rel[f].label : "?");
+                memcpy(pr->from_id, r->patches[k].from, 65);
+                pr->patch_size = r->patches[k].size;
+                pr->full_size = r->size;
+                pr->kept = 1;
+            }
+        }
+        free(bundle);
+        pkg_index_free(&ix);
+        free(appdir);
+        return PKG_OK;
+    }
     for (size_t i = 0; !e && i < ix.nrel; i++) {
         if (!strcmp(ix.rel[i].label, opt.label))
             e = pkg_fail(ctx, PKG_E_EXISTS, "label %s is already released (bundle %.12s); choose a new label",
