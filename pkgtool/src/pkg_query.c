@@ -145,26 +145,52 @@ static void problem(vstate *v, const char *fmt, ...) {
     if (v->report) v->report(v->opaque, line);
 }
 
-/* Reads a store file and checks its size and SHA-256; returns the bytes or NULL. */
-static unsigned char *checked_file(pkg_ctx *ctx, vstate *v, const char *appdir, const char *app,
-                                   const char *rel, uint64_t size, const char *sha, size_t *len) {
+/* Reads a store file; NULL (reported) when missing. *matches tells whether its size and
+ * SHA-256 are the ones the index records; got receives its SHA-256. A mismatch is not reported
+ * here: the caller tells a damaged file from a wrong index entry. */
+static unsigned char *read_store_file(pkg_ctx *ctx, vstate *v, const char *appdir, const char *app,
+                                      const char *rel, uint64_t size, const char *sha, size_t *len,
+                                      int *matches, char got[65]) {
     char *path = pkg_join(appdir, rel);
     unsigned char *data = NULL;
+    *matches = 0;
     if (!path || pkg_read_file(ctx, path, &data, len) != PKG_OK) {
         problem(v, "%s/%s: missing or unreadable", app, rel);
         free(path);
         return NULL;
     }
     free(path);
-    char got[65];
     pkg_sha256_hex(data, *len, got);
-    if (*len != size || strcmp(got, sha)) {
-        problem(v, "%s/%s: content changed (size %zu, SHA-256 %.16s...; the index says %llu, %.16s...)", app,
-                rel, *len, got, (unsigned long long)size, sha);
-        free(data);
-        return NULL;
-    }
+    *matches = *len == size && !strcmp(got, sha);
     return data;
+}
+
+static void changed(vstate *v, const char *app, const char *rel, size_t len, const char *got, uint64_t size,
+                    const char *sha) {
+    problem(v, "%s/%s: content changed (size %zu, SHA-256 %.16s...; the index says %llu, %.16s...)", app, rel,
+            len, got, (unsigned long long)size, sha);
+}
+
+/* Applies patch to old; 1 if it gives exactly want, else 0 with why filled in. */
+static int applies(const unsigned char *old, size_t olen, const unsigned char *patch, size_t plen,
+                   const unsigned char *want, size_t wlen, char *why, size_t whylen) {
+    unsigned char *out = malloc(wlen ? wlen : 1);
+    bsp_ctx *pc = bsp_create();
+    bsp_memsource ms, ps;
+    bsp_source os, pss;
+    bsp_memsink mk = {out, wlen, 0};
+    bsp_sink sk;
+    bsp_source_from_memory(&os, &ms, old, olen);
+    bsp_source_from_memory(&pss, &ps, patch, plen);
+    bsp_sink_to_memory(&sk, &mk);
+    bsp_error pe = (out && pc) ? bsp_apply(pc, &os, &pss, &sk) : BSP_E_NOMEM;
+    int ok = 0;
+    if (pe) snprintf(why, whylen, "%s: %s", bsp_strerror(pe), pc ? bsp_detail(pc) : "");
+    else if (mk.len != wlen || memcmp(out, want, wlen)) snprintf(why, whylen, "result differs");
+    else ok = 1;
+    bsp_free(pc);
+    free(out);
+    return ok;
 }
 
 static void verify_app(pkg_ctx *ctx, vstate *v, const char *store, const char *app) {
@@ -190,10 +216,21 @@ static void verify_app(pkg_ctx *ctx, vstate *v, const char *store, const char *a
             if (r->npatches) problem(v, "%s: release %s lists patches but has no bundle", app, r->label);
             continue;
         }
-        char name[200];
+        char name[200], got[65];
         pkg_bundle_name(r->id, name);
         size_t nlen = 0;
-        unsigned char *newb = checked_file(ctx, v, appdir, app, name, r->size, r->id, &nlen);
+        int ok;
+        unsigned char *newb = read_store_file(ctx, v, appdir, app, name, r->size, r->id, &nlen, &ok, got);
+        if (newb && !ok) {
+            if (!strcmp(got, r->id)) { /* the bundle is its id: the index's size is wrong */
+                problem(v, "%s/index.json: release %s records %llu bytes for %s, which has %zu bytes and the "
+                           "right SHA-256", app, r->label, (unsigned long long)r->size, name, nlen);
+            } else {
+                changed(v, app, name, nlen, got, r->size, r->id);
+                free(newb);
+                newb = NULL;
+            }
+        }
         for (size_t k = 0; k < r->npatches; k++) {
             pkg_patch_ref *p = &r->patches[k];
             size_t plen = 0, olen = 0;
@@ -202,29 +239,23 @@ static void verify_app(pkg_ctx *ctx, vstate *v, const char *store, const char *a
                 problem(v, "%s/%s: leads from a release whose bundle is not kept", app, p->file);
                 continue;
             }
-            unsigned char *patch = checked_file(ctx, v, appdir, app, p->file, p->size, p->sha256, &plen);
-            char oname[200];
+            unsigned char *patch = read_store_file(ctx, v, appdir, app, p->file, p->size, p->sha256, &plen, &ok, got);
+            char oname[200], why[600];
             pkg_bundle_name(p->from, oname);
             char *opath = pkg_join(appdir, oname);
             unsigned char *old = NULL;
-            if (patch && newb && opath && pkg_read_file(ctx, opath, &old, &olen) == PKG_OK) {
-                unsigned char *out = malloc(nlen ? nlen : 1);
-                bsp_ctx *pc = bsp_create();
-                bsp_memsource ms, ps;
-                bsp_source os, pss;
-                bsp_memsink mk = {out, nlen, 0};
-                bsp_sink sk;
-                bsp_source_from_memory(&os, &ms, old, olen);
-                bsp_source_from_memory(&pss, &ps, patch, plen);
-                bsp_sink_to_memory(&sk, &mk);
-                bsp_error pe = (out && pc) ? bsp_apply(pc, &os, &pss, &sk) : BSP_E_NOMEM;
-                if (pe)
-                    problem(v, "%s/%s: does not apply to release %s: %s: %s", app, p->file, ix.rel[f].label,
-                            bsp_strerror(pe), pc ? bsp_detail(pc) : "");
-                else if (mk.len != nlen || memcmp(out, newb, nlen))
-                    problem(v, "%s/%s: applies but does not give release %s", app, p->file, r->label);
-                bsp_free(pc);
-                free(out);
+            int have_old = patch && newb && opath && pkg_read_file(ctx, opath, &old, &olen) == PKG_OK;
+            int good = have_old && applies(old, olen, patch, plen, newb, nlen, why, sizeof why);
+            if (patch && !ok) {
+                if (good) /* the file does its job: the index records the wrong size or hash */
+                    problem(v, "%s/index.json: the size or SHA-256 it records for %s (%llu, %.16s...) do not "
+                               "match the file (%zu, %.16s...), which applies correctly", app, p->file,
+                            (unsigned long long)p->size, p->sha256, plen, got);
+                else
+                    changed(v, app, p->file, plen, got, p->size, p->sha256);
+            } else if (have_old && !good) {
+                problem(v, "%s/%s: does not apply to release %s to give release %s: %s", app, p->file,
+                        ix.rel[f].label, r->label, why);
             }
             free(old);
             free(opath);
