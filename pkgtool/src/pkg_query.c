@@ -72,8 +72,10 @@ pkg_error pkg_check(pkg_ctx *ctx, const char *store, const char *app, const char
     pkg_index ix;
     int exists;
     pkg_error e = pkg_index_load(ctx, appdir, app, &ix, &exists);
-    if (!e && (!exists || ix.nrel == 0))
+    if (!e && (!exists || ix.nrel == 0)) {
         e = pkg_fail(ctx, PKG_E_NOT_FOUND, "the store %s has no releases of app %s", store, app);
+        pkg_index_free(&ix);
+    }
     if (e) {
         free(appdir);
         return e;
@@ -309,7 +311,10 @@ pkg_error pkg_list(pkg_ctx *ctx, const char *store, const char *app, char **text
     pkg_error e = pkg_index_load(ctx, appdir, app, &ix, &exists);
     free(appdir);
     if (e) return e;
-    if (!exists) return pkg_fail(ctx, PKG_E_NOT_FOUND, "the store %s has no app %s", store, app);
+    if (!exists) {
+        pkg_index_free(&ix);
+        return pkg_fail(ctx, PKG_E_NOT_FOUND, "the store %s has no app %s", store, app);
+    }
     pkg_buf b = {0};
     pkg_buf_printf(&b, "app %s, index version %llu, %zu release%s\n\n", ix.app, (unsigned long long)ix.version,
                    ix.nrel, ix.nrel == 1 ? "" : "s");
