@@ -67,6 +67,8 @@ expect_eq "$(jget "$J" action)/$(jget "$J" url)" "full/demo/bundles/$id_v3.zip" 
 expect_in "$(jget "$J" reason)" "requested" "--full gives a reason"
 run "$PKGTOOL" check --store "$S" --app nosuchapp --from "$id_v1"
 expect_rc 2 "check of an unknown app"
+run "$PKGTOOL" ls --store "$S" --app nosuchapp
+expect_rc 2 "ls of an unknown app"
 
 # ---- refused re-releases: exit 5, clear message, store unchanged
 before=$(snapshot "$S")
