@@ -241,7 +241,7 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
     if (prematch_ok && covered_new == m) return BSD_OK;
     int64_t *r = NULL, nr = 0, uncovered = n;
     if (prematch_ok && fd->nanc) {
-        r = malloc(fd->nanc * 2 * sizeof(int64_t));
+        r = malloc((fd->nanc + 1) * 2 * sizeof(int64_t)); /* + the part after the last */
         if (!r) return fail(ctx, BSD_E_NOMEM, "out of memory");
         for (size_t i = 0; i < fd->nanc; i++) {
             r[2 * i] = fd->anc[i].oldp;
