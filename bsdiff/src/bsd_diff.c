@@ -217,14 +217,19 @@ static void chunk_run(void *arg) {
     c->err = bsd_scan_chunk(c->f, c->nw, c->cs, c->ce, &c->prm, &c->segs);
 }
 
+/* Below this size the suffix array of all of old costs little (well under 0.3 s) and finds
+ * matches the restricted one cannot: always build it. */
+#define SMALL_OLD ((int64_t)4 << 20)
+
 static int cmp_range(const void *a, const void *b) {
     const int64_t *x = a, *y = b;
     return x[0] < y[0] ? -1 : x[0] > y[0];
 }
 
 /* Picks what the scan searches besides the anchors:
- *   - the suffix array of all of old when it exists already, when the pre-match gave up, or
- *     when anchors leave more than 60% of old uncovered (built now and kept on the old);
+ *   - the suffix array of all of old when it exists already, when old is small, when the
+ *     pre-match gave up, or when anchors leave more than 60% of old uncovered (built now and
+ *     kept on the old);
  *   - nothing when the anchors cover all of new;
  *   - otherwise a suffix array over just the uncovered parts of old, concatenated. Sorting
  *     those parts instead of all of old is what makes near-identical inputs cheap. Matches into
@@ -268,7 +273,7 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
             uncovered += n - at;
         }
     }
-    if (!prematch_ok || !fd->nanc || uncovered * 10 > n * 6) {
+    if (n <= SMALL_OLD || !prematch_ok || !fd->nanc || uncovered * 10 > n * 6) {
         free(r);
         bsd_error e = ensure_index(ctx, o, other);
         if (!e) fd->sa = &o->full;

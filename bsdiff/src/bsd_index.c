@@ -208,6 +208,23 @@ int64_t bsd_sa_find(const bsd_sa *o, const unsigned char *p, int64_t plen, int64
     return l >= BSD_QGRAM ? l : 0;
 }
 
+/* Maps a match at *cp in the concatenated parts back to old; the match ends with its part. */
+static int64_t map_part(const bsd_finder *f, int64_t *cp, int64_t l) {
+    size_t lo = 0, hi = f->nparts;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->part_c[mid] <= *cp) lo = mid;
+        else hi = mid;
+    }
+    int64_t room = f->part_c[lo] + f->part_len[lo] - *cp;
+    if (l > room) l = room;
+    if (l < BSD_QGRAM) return 0;
+    *cp = f->part_r[lo] + (*cp - f->part_c[lo]);
+    return l;
+}
+
+#define ANCHOR_TRUST 256
+
 int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_t plen,
                  int64_t *pos) {
     /* inside an anchor: the anchor is the answer (it was extended as far as it matches) */
@@ -217,31 +234,26 @@ int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_
         if (f->anc[mid].newp + f->anc[mid].len <= at) lo = mid + 1;
         else hi = mid;
     }
+    int64_t al = 0, ap = 0;
     if (lo < f->nanc && f->anc[lo].newp <= at) {
-        int64_t l = f->anc[lo].newp + f->anc[lo].len - at;
-        if (l > plen) l = plen;
-        if (l >= BSD_QGRAM || l == plen) {
-            *pos = f->anc[lo].oldp + (at - f->anc[lo].newp);
-            return l;
+        al = f->anc[lo].newp + f->anc[lo].len - at;
+        if (al > plen) al = plen;
+        ap = f->anc[lo].oldp + (at - f->anc[lo].newp);
+        /* a long exact anchor is taken as is (this is what makes near-identical input cheap);
+         * a short one competes with the suffix array, which may know a longer match */
+        if (al >= ANCHOR_TRUST || al == plen || !f->sa) {
+            *pos = ap;
+            return al >= BSD_QGRAM || al == plen ? al : 0;
         }
     }
     if (!f->sa) return 0;
     int64_t cp, l = bsd_sa_find(f->sa, p, plen, &cp);
-    if (!l || !f->nparts) {
-        *pos = cp;
-        return l;
+    if (l && f->nparts) l = map_part(f, &cp, l);
+    if (al >= BSD_QGRAM && al >= l) {
+        *pos = ap;
+        return al;
     }
-    /* map a position in the concatenated parts back to old; the match ends with its part */
-    lo = 0;
-    hi = f->nparts;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (f->part_c[mid] <= cp) lo = mid;
-        else hi = mid;
-    }
-    int64_t room = f->part_c[lo] + f->part_len[lo] - cp;
-    if (l > room) l = room;
-    if (l < BSD_QGRAM) return 0;
-    *pos = f->part_r[lo] + (cp - f->part_c[lo]);
+    *pos = cp;
     return l;
 }
+
