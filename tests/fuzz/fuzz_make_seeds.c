@@ -1,0 +1,81 @@
+/* fuzz_make_seeds.c - writes the valid-patch seeds of corpus/bsdelta and corpus/bsdiff40 (made
+ * with the test encoder against the fuzz targets' own old files). Run by hand when the input
+ * layout of a target changes: fuzz_make_seeds OUTDIR_BSDELTA OUTDIR_BSDIFF40. */
+#include "bsdelta_format.h"
+#include "bsdelta_testenc.h"
+#include "bsp_testutil.h"
+#include "fuzz_olds.h"
+
+static void put(const char *dir, const char *name, const unsigned char *pre, size_t prelen,
+                const unsigned char *p, size_t len) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unsigned char *b = t_alloc(prelen + len);
+    memcpy(b, pre, prelen);
+    memcpy(b + prelen, p, len);
+    if (t_write_file(path, b, prelen + len)) {
+        fprintf(stderr, "cannot write %s\n", path);
+        exit(1);
+    }
+    free(b);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: fuzz_make_seeds OUTDIR_BSDELTA OUTDIR_BSDIFF40\n");
+        return 1;
+    }
+    unsigned char old[1024];
+    struct { unsigned oldsel, comp, chunk; uint64_t seed; int kind; } bl[] = {
+        {50, 0, 0x05, 0, 0},  {50, 0, 0x85, 7, 0}, {50, 1, 0x03, 3, 0}, {50, 1, 0x83, 9, 1},
+        {0, 0, 0x01, 5, 0},   {20, 0, 0x02, 0, 2}, {20, 1, 0x04, 0, 2}, {255, 0, 0x90, 11, 1},
+    };
+    for (size_t i = 0; i < sizeof bl / sizeof bl[0]; i++) {
+        size_t ol = fuzz_bsdelta_old(bl[i].oldsel, old), nl;
+        unsigned char *nw;
+        if (bl[i].kind == 2) { nw = t_alloc(0); nl = 0; }                 /* empty new */
+        else if (bl[i].kind == 1) nw = t_gen(T_TEXT, nl = 300, i);          /* unrelated new */
+        else nw = t_edit(old, ol, i + 1, &nl);                              /* edited old */
+        if (ol == 0) { free(nw); nw = t_gen(T_RANDOM, nl = 100, 3); }
+        unsigned char *p;
+        size_t pl;
+        char name[64];
+        /* raw mode: the whole patch as given */
+        unsigned char pre[3] = {0, (unsigned char)bl[i].oldsel, (unsigned char)bl[i].chunk};
+        if (tenc_encode(old, ol, nw, nl, bl[i].comp, bl[i].seed, &p, &pl)) return 1;
+        snprintf(name, sizeof name, "seed-raw-%zu", i);
+        put(argv[1], name, pre, 3, p, pl);
+        /* built-header mode: mode, oldsel, chunk, new size (2 bytes), new hash, body */
+        if (nl <= 0xffff) {
+            unsigned char pre2[3 + 2 + 16] = {(unsigned char)(1 | (bl[i].comp << 1)),
+                                              (unsigned char)bl[i].oldsel,
+                                              (unsigned char)bl[i].chunk, (unsigned char)nl,
+                                              (unsigned char)(nl >> 8)};
+            tenc_hash(nw, nl, pre2 + 5);
+            snprintf(name, sizeof name, "seed-hdr-%zu", i);
+            put(argv[1], name, pre2, sizeof pre2, p + BSDL_HEADER_LEN, pl - BSDL_HEADER_LEN);
+        }
+        free(p);
+        free(nw);
+    }
+    struct { unsigned sel; uint64_t seed; int kind; } bd[] = {
+        {100, 0, 0}, {100, 5, 0}, {100, 8, 1}, {0, 2, 1}, {30, 0, 2}, {255, 13, 0},
+    };
+    for (size_t i = 0; i < sizeof bd / sizeof bd[0]; i++) {
+        size_t ol = fuzz_bsdiff40_old(bd[i].sel, old), nl;
+        unsigned char *nw;
+        if (bd[i].kind == 2) { nw = t_alloc(0); nl = 0; }
+        else if (bd[i].kind == 1) nw = t_gen(T_TEXT, nl = 200, i);
+        else nw = t_edit(old, ol, i + 1, &nl);
+        unsigned char *p;
+        size_t pl;
+        char name[64];
+        unsigned char pre[1] = {(unsigned char)bd[i].sel};
+        if (tenc_bsdiff40(old, ol, nw, nl, bd[i].seed, &p, &pl)) return 1;
+        snprintf(name, sizeof name, "seed-%zu", i);
+        put(argv[2], name, pre, 1, p, pl);
+        free(p);
+        free(nw);
+    }
+    return 0;
+}
