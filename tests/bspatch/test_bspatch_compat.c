@@ -89,6 +89,46 @@ static void check_apply(const char *what, const unsigned char *old, size_t ol, c
     free(p);
 }
 
+/* A Debian-made patch truncated at every byte must give BSP_E_TRUNCATED, and with seeded bit
+ * flips never a crash, never output past new, and OK only with the right output (flips in
+ * bzip2's final padding bits change nothing). */
+static void hostile_debian(const char *what, const unsigned char *old, size_t ol, const char *pp,
+                           const unsigned char *nw, size_t nl) {
+    size_t pl;
+    unsigned char *p = t_read_file(pp, &pl);
+    if (!p) return;
+    bsp_ctx *ctx = bsp_create();
+    unsigned char *out = t_alloc(nl), *q = t_alloc(pl);
+    bsp_memsource os, ps;
+    bsp_source osrc, psrc;
+    bsp_sink sink;
+    bsp_source_from_memory(&osrc, &os, old, ol);
+    for (size_t cut = 0; cut < pl; cut++) {
+        bsp_memsink ms = {out, nl, 0};
+        bsp_sink_to_memory(&sink, &ms);
+        bsp_source_from_memory(&psrc, &ps, p, cut);
+        bsp_error e = bsp_apply_bsdiff40(ctx, &osrc, &psrc, &sink);
+        CHECK(e == BSP_E_TRUNCATED, "%s: cut at %zu of %zu: %s", what, cut, pl, bsp_strerror(e));
+    }
+    uint64_t st = 42;
+    for (int n = 0; n < 300; n++) {
+        memcpy(q, p, pl);
+        uint64_t r = tenc_rand(&st);
+        q[(r >> 3) % pl] ^= (unsigned char)(1u << (r & 7));
+        bsp_memsink ms = {out, nl, 0};
+        bsp_sink_to_memory(&sink, &ms);
+        bsp_source_from_memory(&psrc, &ps, q, pl);
+        bsp_error e = bsp_apply_bsdiff40(ctx, &osrc, &psrc, &sink);
+        CHECK(e == BSP_E_CORRUPT || e == BSP_E_TRUNCATED || e == BSP_E_NOT_PATCH ||
+                  (e == BSP_OK && ms.len == nl && memcmp(out, nw, nl) == 0),
+              "%s: bit flip %d: %s (%s)", what, n, bsp_strerror(e), bsp_detail(ctx));
+    }
+    bsp_free(ctx);
+    free(out);
+    free(q);
+    free(p);
+}
+
 /* Debian bsdiff old -> new, then check_apply. */
 static void debian_case(const char *what, const unsigned char *old, size_t ol, const unsigned char *nw,
                         size_t nl) {
@@ -103,6 +143,7 @@ static void debian_case(const char *what, const unsigned char *old, size_t ol, c
     stat(pp, &st);
     printf("%-28s old %9zu  new %9zu  Debian patch %7lld bytes\n", what, ol, nl, (long long)st.st_size);
     check_apply(what, old, ol, pp, nw, nl);
+    if (nl <= 4000) hostile_debian(what, old, ol, pp, nw, nl); /* small: each cut re-decodes */
 }
 
 /* A BSDIFF40 patch assembled by hand: the 32-byte header and three streams made by the bzip2
@@ -182,6 +223,9 @@ int main(int argc, char **argv) {
     size_t nl;
     unsigned char *a = t_gen(T_RANDOM, 40000, 1), *an = t_edit(a, 40000, 2, &nl);
     debian_case("random, edited", a, 40000, an, nl);
+    unsigned char *sm = t_edit(a, 3000, 7, &nl);
+    debian_case("small random, edited", a, 3000, sm, nl);
+    free(sm);
     unsigned char *r2 = t_gen(T_RANDOM, 30000, 3);
     debian_case("random, unrelated", a, 40000, r2, 30000);
     unsigned char *t = t_gen(T_TEXT, 120000, 4), *tn = t_edit(t, 120000, 5, &nl);
