@@ -1,7 +1,9 @@
 /* bsd_write.c - turns segments into commands and writes them in either format.
  *
- * BSDELTA: the 64-byte header, then one compressed stream of records written straight to the
- * sink as it is produced.
+ * BSDELTA: the 64-byte header, then one compressed stream of segments written straight to the
+ * sink as it is produced. A segment gathers up to BSDL_SEG_MAX_CMDS commands (and at most
+ * BSDL_SEG_MAX_EXTRA extra bytes); only their positions are held, the bytes are taken from old
+ * and new when the segment is written.
  * BSDIFF40: the header holds the compressed lengths of the control and diff blocks, so the
  * three blocks are compressed concurrently into spill buffers (memory up to SPILL_MEM each, then
  * an unnamed temporary file) and copied to the sink at the end. The compressed patch is thus
@@ -33,12 +35,22 @@ typedef struct ostream {
     double zsec;
 } ostream;
 
+/* A BSDELTA command by position: add old[oldp..+len) to new[newp..+len), copy new[xnewp..+xlen),
+ * then seek. */
+typedef struct seg_cmd {
+    int64_t newp, oldp, len, xnewp, xlen, seek;
+} seg_cmd;
+
 struct bsd_writer {
     bsd_write_cfg cfg;
     ostream body;            /* BSDELTA */
     ostream ctrl, diff, extra; /* BSDIFF40 */
     bsd_spill sp_ctrl, sp_diff, sp_extra;
     int have_pend, started;
+    /* BSDELTA: the commands of the segment being gathered */
+    struct seg_cmd *segv;
+    uint32_t segn;
+    uint64_t segx;
     bsd_seg pend;
     uint64_t cmds, diff_bytes, extra_bytes, patch_bytes;
     double seconds;
@@ -151,6 +163,11 @@ bsd_error bsd_writer_open(bsd_writer **pw, const bsd_write_cfg *cfg, char *err, 
         }
         return BSD_OK;
     }
+    w->segv = malloc(BSDL_SEG_MAX_CMDS * sizeof *w->segv);
+    if (!w->segv) {
+        snprintf(err, errlen, "out of memory");
+        return BSD_E_NOMEM;
+    }
     unsigned char h[BSDL_HEADER_LEN] = {0};
     memcpy(h, BSDL_MAGIC, BSDL_MAGIC_LEN);
     h[BSDL_OFF_VERSION] = BSDL_VERSION;
@@ -171,37 +188,87 @@ bsd_error bsd_writer_open(bsd_writer **pw, const bsd_write_cfg *cfg, char *err, 
     return e;
 }
 
+/* Writes n diff bytes new[newp..] - old[oldp..] to o. */
+static int put_diff(bsd_writer *w, ostream *o, int64_t newp, int64_t oldp, int64_t n) {
+    const unsigned char *a = w->cfg.nw + newp, *b = w->cfg.old + oldp;
+    for (int64_t done = 0; done < n;) {
+        int64_t k = n - done < TMP_LEN ? n - done : TMP_LEN;
+        for (int64_t i = 0; i < k; i++) w->tmp[i] = (unsigned char)(a[done + i] - b[done + i]);
+        int e = os_write(o, w->tmp, (size_t)k);
+        if (e) return e;
+        done += k;
+    }
+    return 0;
+}
+
+/* Writes the gathered BSDELTA segment: count, the three control columns, extra bytes, diff
+ * bytes (docs/FORMAT.md). */
+static int seg_flush(bsd_writer *w) {
+    if (w->segn == 0) return 0;
+    unsigned char *t = w->tmp;
+    size_t k = bsdl_put_varint(t, w->segn);
+    int e;
+    for (int col = 0; col < 3; col++) {
+        for (uint32_t i = 0; i < w->segn; i++) {
+            if (k > TMP_LEN - BSDL_VARINT_MAX_LEN) {
+                if ((e = os_write(&w->body, t, k))) return e;
+                k = 0;
+            }
+            const seg_cmd *c = &w->segv[i];
+            uint64_t v = col == 0 ? (uint64_t)c->len : col == 1 ? (uint64_t)c->xlen : bsdl_zigzag(c->seek);
+            k += bsdl_put_varint(t + k, v);
+        }
+    }
+    if ((e = os_write(&w->body, t, k))) return e;
+    for (uint32_t i = 0; i < w->segn; i++)
+        if ((e = os_write(&w->body, w->cfg.nw + w->segv[i].xnewp, (size_t)w->segv[i].xlen))) return e;
+    for (uint32_t i = 0; i < w->segn; i++)
+        if ((e = put_diff(w, &w->body, w->segv[i].newp, w->segv[i].oldp, w->segv[i].len))) return e;
+    w->segn = 0;
+    w->segx = 0;
+    return 0;
+}
+
+static int seg_add(bsd_writer *w, const bsd_seg *s, int64_t xnewp, int64_t xlen, int64_t seek) {
+    int e;
+    if ((w->segn == BSDL_SEG_MAX_CMDS || w->segx + (uint64_t)xlen > BSDL_SEG_MAX_EXTRA) &&
+        (e = seg_flush(w)))
+        return e;
+    w->segv[w->segn++] = (seg_cmd){s->newp, s->oldp, s->len, xnewp, xlen, seek};
+    w->segx += (uint64_t)xlen;
+    w->cmds++;
+    return 0;
+}
+
 /* Writes one command: add seg, copy extra bytes that follow it, seek. */
 static int emit(bsd_writer *w, const bsd_seg *s, int64_t extra, int64_t seek) {
-    const unsigned char *old = w->cfg.old, *nw = w->cfg.nw;
-    int bsdiff40 = w->cfg.format == BSD_FORMAT_BSDIFF40;
-    ostream *od = bsdiff40 ? &w->diff : &w->body, *oe = bsdiff40 ? &w->extra : &w->body;
     int e;
-    if (bsdiff40) {
+    w->diff_bytes += (uint64_t)s->len;
+    w->extra_bytes += (uint64_t)extra;
+    if (w->cfg.format == BSD_FORMAT_BSDIFF40) {
         unsigned char c[24];
         bsdf40_encode_off(c, s->len);
         bsdf40_encode_off(c + 8, extra);
         bsdf40_encode_off(c + 16, seek);
         if ((e = os_write(&w->ctrl, c, 24))) return e;
-    } else {
-        unsigned char c[3 * BSDL_VARINT_MAX_LEN];
-        size_t k = bsdl_put_varint(c, (uint64_t)s->len);
-        k += bsdl_put_varint(c + k, (uint64_t)extra);
-        k += bsdl_put_varint(c + k, bsdl_zigzag(seek));
-        if ((e = os_write(&w->body, c, k))) return e;
+        if ((e = put_diff(w, &w->diff, s->newp, s->oldp, s->len))) return e;
+        w->cmds++;
+        return os_write(&w->extra, w->cfg.nw + s->newp + s->len, (size_t)extra);
     }
-    for (int64_t done = 0; done < s->len;) {
-        int64_t n = s->len - done < TMP_LEN ? s->len - done : TMP_LEN;
-        const unsigned char *a = nw + s->newp + done, *b = old + s->oldp + done;
-        for (int64_t i = 0; i < n; i++) w->tmp[i] = (unsigned char)(a[i] - b[i]);
-        if ((e = os_write(od, w->tmp, (size_t)n))) return e;
-        done += n;
+    /* BSDELTA: a segment holds at most BSDL_SEG_MAX_EXTRA extra bytes, so longer literal runs
+     * continue in commands without an add. */
+    const int64_t xmax = BSDL_SEG_MAX_EXTRA;
+    int64_t x = s->newp + s->len;
+    bsd_seg cur = *s;
+    while (extra > xmax) {
+        if ((e = seg_add(w, &cur, x, xmax, 0))) return e;
+        x += xmax;
+        extra -= xmax;
+        cur.len = 0;
+        cur.newp = x;
+        cur.oldp = 0;
     }
-    if ((e = os_write(oe, nw + s->newp + s->len, (size_t)extra))) return e;
-    w->cmds++;
-    w->diff_bytes += (uint64_t)s->len;
-    w->extra_bytes += (uint64_t)extra;
-    return 0;
+    return seg_add(w, &cur, x, extra, seek);
 }
 
 static const char *stream_error(int e) {
@@ -280,6 +347,7 @@ bsd_error bsd_writer_finish(bsd_writer *w, char *err, size_t errlen) {
                 sizeof h + w->sp_ctrl.total + w->sp_diff.total + w->sp_extra.total;
         }
     } else {
+        if (!e) e = seg_flush(w);
         if (!e) e = os_finish(&w->body);
         w->patch_bytes += os_total(&w->body);
     }
@@ -300,6 +368,7 @@ void bsd_writer_stats(const bsd_writer *w, uint64_t *patch, uint64_t *cmds, uint
 
 void bsd_writer_free(bsd_writer *w) {
     if (!w) return;
+    free(w->segv);
     os_free(&w->body);
     os_free(&w->ctrl);
     os_free(&w->diff);

@@ -39,6 +39,11 @@
 /* Largest size either file may declare: 2^62. Keeps every sum of two sizes inside int64. */
 #define BSDL_MAX_FILE_SIZE ((uint64_t)1 << 62)
 
+/* A BSDELTA body is a sequence of segments; each holds 1..BSDL_SEG_MAX_CMDS commands and at
+ * most BSDL_SEG_MAX_EXTRA extra bytes in all (the patcher buffers them). */
+#define BSDL_SEG_MAX_CMDS 4096u
+#define BSDL_SEG_MAX_EXTRA 65536u
+
 /* A varint is unsigned LEB128, minimal, value < 2^63: so at most 9 bytes. */
 #define BSDL_VARINT_MAX_LEN 9
 

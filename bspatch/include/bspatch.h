@@ -4,7 +4,7 @@
  * Model: the old file is read through a random-access callback, the patch through a sequential
  * reader (or pushed chunk by chunk as it arrives), and the new file is produced through a
  * strictly sequential write callback. Working memory does not depend on any file size:
- *   - BSDELTA: about 320 KiB of buffers plus one bzip2 decoder (~3.6 MiB, ~2.3 MiB in low-memory
+ *   - BSDELTA: about 400 KiB of buffers plus one bzip2 decoder (~3.6 MiB, ~2.3 MiB in low-memory
  *     mode);
  *   - BSDIFF40: three bzip2 decoders and their input buffers; the patch must be random-access
  *     (the three streams are read at three offsets), so it cannot be read from a pipe.

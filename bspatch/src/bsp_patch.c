@@ -16,7 +16,8 @@
 #define BZ_IN_SIZE ((size_t)16 * 1024) /* input buffer of each BSDIFF40 stream */
 
 enum run_state { RS_IDLE, RS_HEADER, RS_BODY, RS_FAILED };
-enum cmd_state { C_DIFF_LEN, C_EXTRA_LEN, C_SEEK, C_DIFF, C_EXTRA };
+/* Where the BSDELTA interpreter is inside a segment (docs/FORMAT.md). */
+enum cmd_state { C_COUNT, C_DIFF_LENS, C_EXTRA_LENS, C_SEEKS, C_EXTRA, C_DIFF };
 
 /* One of the three bzip2 streams of a BSDIFF40 patch, reading [pos, end) of the patch. */
 typedef struct bz_block {
@@ -53,9 +54,15 @@ struct bsp_ctx {
     enum cmd_state cs;
     uint64_t vacc;
     unsigned vbytes;
-    uint64_t diff_len, extra_len, left;
-    int64_t seek;
     uint64_t oldpos, newpos;
+    /* the current segment: control block, extra bytes, execution cursor */
+    uint64_t *seg_diff;
+    uint32_t *seg_extra;
+    int64_t *seg_seek;
+    unsigned char *xbuf;
+    uint32_t seg_n, seg_i, cur;
+    size_t xneed, xlen, xpos;
+    uint64_t left; /* diff bytes still to come for command cur */
     XXH3_state_t *hash;
 
     /* BSDIFF40 streams (allocated on first BSDIFF40 patch) */
@@ -135,6 +142,10 @@ void bsp_free(bsp_ctx *c) {
     free(c->dbuf);
     free(c->obuf);
     free(c->nbuf);
+    free(c->seg_diff);
+    free(c->seg_extra);
+    free(c->seg_seek);
+    free(c->xbuf);
     if (c->hash) XXH3_freeState(c->hash);
     free(c);
 }
@@ -162,7 +173,12 @@ static bsp_error ensure_buffers(bsp_ctx *c) {
     if (!c->obuf) c->obuf = malloc(BUF_SIZE);
     if (!c->nbuf) c->nbuf = malloc(BUF_SIZE);
     if (!c->hash) c->hash = XXH3_createState();
-    if (!c->ibuf || !c->dbuf || !c->obuf || !c->nbuf || !c->hash)
+    if (!c->seg_diff) c->seg_diff = malloc(BSDL_SEG_MAX_CMDS * sizeof *c->seg_diff);
+    if (!c->seg_extra) c->seg_extra = malloc(BSDL_SEG_MAX_CMDS * sizeof *c->seg_extra);
+    if (!c->seg_seek) c->seg_seek = malloc(BSDL_SEG_MAX_CMDS * sizeof *c->seg_seek);
+    if (!c->xbuf) c->xbuf = malloc(BSDL_SEG_MAX_EXTRA);
+    if (!c->ibuf || !c->dbuf || !c->obuf || !c->nbuf || !c->hash || !c->seg_diff || !c->seg_extra ||
+        !c->seg_seek || !c->xbuf)
         return fail(c, BSP_E_NOMEM, "cannot allocate the patcher's working buffers");
     return BSP_OK;
 }
@@ -263,84 +279,154 @@ static bsp_error emit_copy(bsp_ctx *c, const unsigned char *src, size_t n) {
     return BSP_OK;
 }
 
-/* ---------------------------------------------------------------- BSDELTA commands */
+/* ---------------------------------------------------------------- BSDELTA segments */
 
-/* Checks a complete record header against the state before executing any of it. */
-static bsp_error check_record(bsp_ctx *c) {
-    uint64_t rem = c->h.new_size - c->newpos;
-    if (c->diff_len == 0 && c->extra_len == 0)
-        return fail(c, BSP_E_CORRUPT, "command %llu makes no progress (empty add and copy)",
-                    (unsigned long long)c->stats.commands);
-    if (c->diff_len > rem || c->extra_len > rem - c->diff_len)
-        return fail(c, BSP_E_CORRUPT,
-                    "command %llu writes %llu+%llu bytes but only %llu remain of the new file",
-                    (unsigned long long)c->stats.commands, (unsigned long long)c->diff_len,
-                    (unsigned long long)c->extra_len, (unsigned long long)rem);
-    if (c->diff_len > c->h.old_size - c->oldpos)
-        return fail(c, BSP_E_CORRUPT,
-                    "command %llu reads old bytes [%llu, +%llu) past the old file's end (%llu)",
-                    (unsigned long long)c->stats.commands, (unsigned long long)c->oldpos,
-                    (unsigned long long)c->diff_len, (unsigned long long)c->h.old_size);
-    uint64_t after = c->oldpos + c->diff_len;
-    int bad = c->seek < 0 ? (uint64_t)0 - (uint64_t)c->seek > after
-                          : (uint64_t)c->seek > c->h.old_size - after;
-    if (bad)
-        return fail(c, BSP_E_CORRUPT, "command %llu seeks the old file to %lld%+lld, outside [0, %llu]",
-                    (unsigned long long)c->stats.commands, (long long)after, (long long)c->seek,
-                    (unsigned long long)c->h.old_size);
+/* Checks every command of a complete segment control block against the state before any of
+ * it is executed, and sums the extra bytes the segment carries. */
+static bsp_error check_segment(bsp_ctx *c) {
+    uint64_t newpos = c->newpos, oldpos = c->oldpos, xsum = 0;
+    for (uint32_t i = 0; i < c->seg_n; i++) {
+        uint64_t d = c->seg_diff[i], x = c->seg_extra[i];
+        int64_t s = c->seg_seek[i];
+        unsigned long long k = (unsigned long long)(c->stats.commands + i);
+        uint64_t rem = c->h.new_size - newpos;
+        if (d == 0 && x == 0)
+            return fail(c, BSP_E_CORRUPT, "command %llu makes no progress (empty add and copy)", k);
+        if (x > BSDL_SEG_MAX_EXTRA - xsum)
+            return fail(c, BSP_E_CORRUPT, "segment at command %llu carries more than %u extra bytes",
+                        (unsigned long long)c->stats.commands, (unsigned)BSDL_SEG_MAX_EXTRA);
+        xsum += x;
+        if (d > rem || x > rem - d)
+            return fail(c, BSP_E_CORRUPT,
+                        "command %llu writes %llu+%llu bytes but only %llu remain of the new file", k,
+                        (unsigned long long)d, (unsigned long long)x, (unsigned long long)rem);
+        if (d > c->h.old_size - oldpos)
+            return fail(c, BSP_E_CORRUPT,
+                        "command %llu reads old bytes [%llu, +%llu) past the old file's end (%llu)", k,
+                        (unsigned long long)oldpos, (unsigned long long)d,
+                        (unsigned long long)c->h.old_size);
+        uint64_t after = oldpos + d;
+        int bad = s < 0 ? (uint64_t)0 - (uint64_t)s > after : (uint64_t)s > c->h.old_size - after;
+        if (bad)
+            return fail(c, BSP_E_CORRUPT, "command %llu seeks the old file to %lld%+lld, outside [0, %llu]",
+                        k, (long long)after, (long long)s, (unsigned long long)c->h.old_size);
+        newpos += d + x;
+        oldpos = (uint64_t)((int64_t)after + s);
+    }
+    c->xneed = (size_t)xsum;
     return BSP_OK;
 }
 
-/* The add has advanced oldpos by diff_len; check_record proved the seek stays in range. */
-static void end_record(bsp_ctx *c) {
-    c->oldpos = (uint64_t)((int64_t)c->oldpos + c->seek);
-    c->stats.commands++;
-    c->cs = C_DIFF_LEN;
+/* Executes every command of the segment that needs no more input: the extra bytes of the
+ * current command once its add is complete, its seek, and following commands without adds.
+ * Leaves the state at C_DIFF (waiting for diff bytes) or, at the segment's end, C_COUNT. */
+static bsp_error run_ready(bsp_ctx *c) {
+    while (c->cur < c->seg_n) {
+        if (c->left > 0) return BSP_OK;
+        uint32_t x = c->seg_extra[c->cur];
+        bsp_error e = emit_copy(c, c->xbuf + c->xpos, x);
+        if (e) return e;
+        c->xpos += x;
+        c->oldpos = (uint64_t)((int64_t)c->oldpos + c->seg_seek[c->cur]); /* checked in check_segment */
+        c->stats.commands++;
+        if (++c->cur < c->seg_n) c->left = c->seg_diff[c->cur];
+    }
+    c->cs = C_COUNT;
+    return BSP_OK;
+}
+
+static bsp_error start_segment(bsp_ctx *c) {
+    c->cur = 0;
+    c->xpos = 0;
+    c->left = c->seg_diff[0];
+    c->cs = C_DIFF;
+    return run_ready(c);
 }
 
 static int complete(const bsp_ctx *c) {
-    return c->cs == C_DIFF_LEN && c->newpos == c->h.new_size;
+    return c->cs == C_COUNT && c->vbytes == 0 && c->newpos == c->h.new_size;
 }
 
-/* Runs the command interpreter over n decompressed bytes. */
+/* Takes one complete varint of the segment's control block. */
+static bsp_error take_varint(bsp_ctx *c, uint64_t v) {
+    switch (c->cs) {
+    case C_COUNT:
+        if (v == 0 || v > BSDL_SEG_MAX_CMDS)
+            return fail(c, BSP_E_CORRUPT, "a segment holds %llu commands (1 to %u allowed)",
+                        (unsigned long long)v, (unsigned)BSDL_SEG_MAX_CMDS);
+        c->seg_n = (uint32_t)v;
+        c->seg_i = 0;
+        c->cs = C_DIFF_LENS;
+        return BSP_OK;
+    case C_DIFF_LENS:
+        c->seg_diff[c->seg_i] = v;
+        break;
+    case C_EXTRA_LENS:
+        if (v > BSDL_SEG_MAX_EXTRA)
+            return fail(c, BSP_E_CORRUPT, "command %llu copies %llu extra bytes (at most %u per segment)",
+                        (unsigned long long)(c->stats.commands + c->seg_i), (unsigned long long)v,
+                        (unsigned)BSDL_SEG_MAX_EXTRA);
+        c->seg_extra[c->seg_i] = (uint32_t)v;
+        break;
+    case C_SEEKS:
+        c->seg_seek[c->seg_i] = bsdl_unzigzag(v);
+        break;
+    default:
+        return fail(c, BSP_E_CORRUPT, "internal state error");
+    }
+    if (++c->seg_i < c->seg_n) return BSP_OK;
+    c->seg_i = 0;
+    if (c->cs == C_DIFF_LENS) {
+        c->cs = C_EXTRA_LENS;
+        return BSP_OK;
+    }
+    if (c->cs == C_EXTRA_LENS) {
+        c->cs = C_SEEKS;
+        return BSP_OK;
+    }
+    bsp_error e = check_segment(c);
+    if (e) return e;
+    c->xlen = 0;
+    if (c->xneed > 0) {
+        c->cs = C_EXTRA;
+        return BSP_OK;
+    }
+    return start_segment(c);
+}
+
+/* Runs the segment interpreter over n decompressed bytes. */
 static bsp_error run_commands(bsp_ctx *c, const unsigned char *p, size_t n) {
     bsp_error e;
     while (n > 0) {
         switch (c->cs) {
-        case C_DIFF_LEN:
-        case C_EXTRA_LEN:
-        case C_SEEK: {
-            if (c->cs == C_DIFF_LEN && c->vbytes == 0 && c->newpos == c->h.new_size)
+        case C_COUNT:
+        case C_DIFF_LENS:
+        case C_EXTRA_LENS:
+        case C_SEEKS: {
+            if (complete(c))
                 return fail(c, BSP_E_CORRUPT, "command data continues after the new file is complete");
             unsigned char b = *p++;
             n--;
             if (c->vbytes == BSDL_VARINT_MAX_LEN)
                 return fail(c, BSP_E_CORRUPT, "varint longer than %d bytes", BSDL_VARINT_MAX_LEN);
-            if (!(b & 0x80) && b == 0 && c->vbytes > 0)
-                return fail(c, BSP_E_CORRUPT, "non-minimal varint");
+            if (b == 0 && c->vbytes > 0) return fail(c, BSP_E_CORRUPT, "non-minimal varint");
             c->vacc |= (uint64_t)(b & 0x7f) << (7 * c->vbytes);
             c->vbytes++;
             if (b & 0x80) break;
             uint64_t v = c->vacc;
             c->vacc = 0;
             c->vbytes = 0;
-            if (c->cs == C_DIFF_LEN) {
-                c->diff_len = v;
-                c->cs = C_EXTRA_LEN;
-            } else if (c->cs == C_EXTRA_LEN) {
-                c->extra_len = v;
-                c->cs = C_SEEK;
-            } else {
-                c->seek = bsdl_unzigzag(v);
-                if ((e = check_record(c)) != BSP_OK) return e;
-                if (c->diff_len > 0) {
-                    c->cs = C_DIFF;
-                    c->left = c->diff_len;
-                } else {
-                    c->cs = C_EXTRA;
-                    c->left = c->extra_len;
-                }
-            }
+            if ((e = take_varint(c, v)) != BSP_OK) return e;
+            break;
+        }
+        case C_EXTRA: {
+            size_t k = c->xneed - c->xlen;
+            if (k > n) k = n;
+            memcpy(c->xbuf + c->xlen, p, k);
+            c->xlen += k;
+            p += k;
+            n -= k;
+            if (c->xlen == c->xneed && (e = start_segment(c)) != BSP_OK) return e;
             break;
         }
         case C_DIFF: {
@@ -349,23 +435,7 @@ static bsp_error run_commands(bsp_ctx *c, const unsigned char *p, size_t n) {
             p += k;
             n -= k;
             c->left -= k;
-            if (c->left == 0) {
-                if (c->extra_len > 0) {
-                    c->cs = C_EXTRA;
-                    c->left = c->extra_len;
-                } else {
-                    end_record(c);
-                }
-            }
-            break;
-        }
-        case C_EXTRA: {
-            size_t k = c->left < n ? (size_t)c->left : n;
-            if ((e = emit_copy(c, p, k)) != BSP_OK) return e;
-            p += k;
-            n -= k;
-            c->left -= k;
-            if (c->left == 0) end_record(c);
+            if (c->left == 0 && (e = run_ready(c)) != BSP_OK) return e;
             break;
         }
         }
@@ -392,7 +462,7 @@ bsp_error bsp_stream_begin(bsp_ctx *c, const bsp_source *old, const bsp_sink *ou
     c->hdr_len = 0;
     c->nlen = 0;
     c->bz_ended = 0;
-    c->cs = C_DIFF_LEN;
+    c->cs = C_COUNT;
     c->vacc = 0;
     c->vbytes = 0;
     c->oldpos = c->newpos = 0;

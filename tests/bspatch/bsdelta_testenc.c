@@ -127,27 +127,67 @@ int tenc_plan(size_t old_len, size_t new_len, uint64_t seed, tenc_record **recs,
     return 0;
 }
 
-int tenc_commands(const unsigned char *old, size_t old_len, const unsigned char *nw, size_t new_len,
-                  const tenc_record *recs, size_t n, tenc_buf *out) {
-    uint64_t oldpos = 0, newpos = 0;
-    (void)old_len;
-    (void)new_len;
-    for (size_t i = 0; i < n; i++) {
-        const tenc_record *r = &recs[i];
-        if (tenc_buf_varint(out, r->diff_len) || tenc_buf_varint(out, r->extra_len) ||
-            tenc_buf_varint(out, bsdl_zigzag(r->seek)))
-            return -1;
-        for (uint64_t k = 0; k < r->diff_len; k++) {
-            unsigned char d = (unsigned char)(nw[newpos + k] - old[oldpos + k]);
+/* One command of a segment after splitting: positions in old and new. */
+typedef struct tenc_cmd {
+    uint64_t diff_len, extra_len, oldpos, newpos;
+    int64_t seek;
+} tenc_cmd;
+
+static int put_segment(const unsigned char *old, const unsigned char *nw, const tenc_cmd *c, size_t n,
+                       tenc_buf *out) {
+    if (n == 0) return 0;
+    if (tenc_buf_varint(out, n)) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (tenc_buf_varint(out, c[i].diff_len)) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (tenc_buf_varint(out, c[i].extra_len)) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (tenc_buf_varint(out, bsdl_zigzag(c[i].seek))) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (tenc_buf_put(out, nw + c[i].newpos + c[i].diff_len, c[i].extra_len)) return -1;
+    for (size_t i = 0; i < n; i++)
+        for (uint64_t k = 0; k < c[i].diff_len; k++) {
+            unsigned char d = (unsigned char)(nw[c[i].newpos + k] - old[c[i].oldpos + k]);
             if (tenc_buf_put(out, &d, 1)) return -1;
         }
-        newpos += r->diff_len;
-        oldpos += r->diff_len;
-        if (tenc_buf_put(out, nw + newpos, r->extra_len)) return -1;
-        newpos += r->extra_len;
+    return 0;
+}
+
+int tenc_commands(const unsigned char *old, size_t old_len, const unsigned char *nw, size_t new_len,
+                  const tenc_record *recs, size_t n, tenc_buf *out) {
+    /* Segments of varying command counts (1, 2, 5, then as many as allowed, cycling) so the
+     * patcher sees segment boundaries everywhere; long extras are split as the format needs. */
+    static const size_t caps[] = {1, 2, 5, BSDL_SEG_MAX_CMDS};
+    tenc_cmd *seg = malloc(BSDL_SEG_MAX_CMDS * sizeof *seg);
+    if (!seg) return -1;
+    size_t sn = 0, capi = 0;
+    uint64_t sx = 0, oldpos = 0, newpos = 0;
+    (void)old_len;
+    (void)new_len;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const tenc_record *r = &recs[i];
+        uint64_t extra = r->extra_len, d = r->diff_len;
+        do {
+            uint64_t x = extra > BSDL_SEG_MAX_EXTRA ? BSDL_SEG_MAX_EXTRA : extra;
+            extra -= x;
+            if (sn == caps[capi % 4] || sx + x > BSDL_SEG_MAX_EXTRA) {
+                rc = put_segment(old, nw, seg, sn, out);
+                sn = 0;
+                sx = 0;
+                capi++;
+            }
+            seg[sn++] = (tenc_cmd){d, x, oldpos, newpos, extra ? 0 : r->seek};
+            sx += x;
+            oldpos += d;
+            newpos += d + x;
+            d = 0;
+        } while (extra > 0 && !rc);
         oldpos = (uint64_t)((int64_t)oldpos + r->seek);
     }
-    return 0;
+    if (!rc) rc = put_segment(old, nw, seg, sn, out);
+    free(seg);
+    return rc;
 }
 
 int tenc_wrap(const unsigned char *old, size_t old_len, const unsigned char *nw, size_t new_len,

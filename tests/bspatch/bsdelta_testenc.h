@@ -46,7 +46,7 @@ typedef struct tenc_record {
 } tenc_record;
 int tenc_plan(size_t old_len, size_t new_len, uint64_t seed, tenc_record **recs, size_t *n);
 
-/* Encodes the command stream of a plan (varints and bytes, uncompressed). */
+/* Encodes the command stream of a plan as segments (docs/FORMAT.md), uncompressed. */
 int tenc_commands(const unsigned char *old, size_t old_len, const unsigned char *nw, size_t new_len,
                   const tenc_record *recs, size_t n, tenc_buf *out);
 

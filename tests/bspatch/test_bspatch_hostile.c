@@ -277,8 +277,10 @@ static void bl_cmds(const char *what, const unsigned char *old, size_t ol, const
     free(p);
 }
 
-/* Appends a record: varints, then diff bytes (new - old at oldpos) and extra bytes taken from nw. */
+/* Appends the control block of a one-command segment; the caller then appends its extra bytes,
+ * then its diff bytes. */
 static void rec(tenc_buf *b, uint64_t d, uint64_t x, int64_t s) {
+    tenc_buf_varint(b, 1);
     tenc_buf_varint(b, d);
     tenc_buf_varint(b, x);
     tenc_buf_varint(b, bsdl_zigzag(s));
@@ -314,6 +316,26 @@ static void test_bsdelta_commands(void) {
     CASE("seek INT64_MIN", old, 100, 100, M(BSP_E_CORRUPT), (rec(&b, 10, 0, INT64_MIN), fill(&b, 10, 0)));
     CASE("seek INT64_MAX", old, 100, 100, M(BSP_E_CORRUPT), (rec(&b, 10, 0, INT64_MAX), fill(&b, 10, 0)));
     CASE("empty record", old, 100, 100, M(BSP_E_CORRUPT), rec(&b, 0, 0, 0));
+    /* segment structure */
+    CASE("segment of 0 commands", old, 100, 100, M(BSP_E_CORRUPT), tenc_buf_varint(&b, 0));
+    CASE("segment of 4097 commands", old, 100, 100, M(BSP_E_CORRUPT), tenc_buf_varint(&b, BSDL_SEG_MAX_CMDS + 1));
+    CASE("one extra_len above 64 KiB", old, 100, 100, M(BSP_E_CORRUPT), rec(&b, 0, BSDL_SEG_MAX_EXTRA + 1, 0));
+    CASE("segment extras above 64 KiB", old, 100, 100, M(BSP_E_CORRUPT),
+         (tenc_buf_varint(&b, 2), tenc_buf_varint(&b, 0), tenc_buf_varint(&b, 0),
+          tenc_buf_varint(&b, BSDL_SEG_MAX_EXTRA), tenc_buf_varint(&b, 1), tenc_buf_varint(&b, 0),
+          tenc_buf_varint(&b, 0)));
+    CASE("second command of a segment past the new end", old, 100, 100, M(BSP_E_CORRUPT),
+         (tenc_buf_varint(&b, 2), tenc_buf_varint(&b, 50), tenc_buf_varint(&b, 51),
+          tenc_buf_varint(&b, 0), tenc_buf_varint(&b, 0), tenc_buf_varint(&b, 0),
+          tenc_buf_varint(&b, 0), fill(&b, 101, 0)));
+    CASE("second command of a segment reads past the old end", old, 100, 200, M(BSP_E_CORRUPT),
+         (tenc_buf_varint(&b, 2), tenc_buf_varint(&b, 60), tenc_buf_varint(&b, 41),
+          tenc_buf_varint(&b, 0), tenc_buf_varint(&b, 0), tenc_buf_varint(&b, 0),
+          tenc_buf_varint(&b, 0), fill(&b, 101, 0)));
+    CASE("body ends inside a segment's control block", old, 100, 100, M(BSP_E_TRUNCATED),
+         (tenc_buf_varint(&b, 3), tenc_buf_varint(&b, 1), tenc_buf_varint(&b, 2)));
+    CASE("body ends inside a segment's diff bytes", old, 100, 100, M(BSP_E_TRUNCATED),
+         (rec(&b, 100, 0, 0), fill(&b, 50, 0)));
     CASE("empty record with seek", old, 100, 100, M(BSP_E_CORRUPT), rec(&b, 0, 0, 5));
     {   /* 10-byte varint (value >= 2^63) */
         unsigned char v[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
@@ -334,8 +356,8 @@ static void test_bsdelta_commands(void) {
         rec(&b, 0, 1, 90); /* copy 'y', seek to 90 */
         tenc_buf_put(&b, "y", 1);
         rec(&b, 10, 89, 0); /* add old[90..100), ending exactly at the old end; copy 89 */
+        fill(&b, 89, 'x');  /* a segment's extra bytes come before its diff bytes */
         fill(&b, 10, 0);
-        fill(&b, 89, 'x');
         want[0] = 'y';
         memcpy(want + 1, old + 90, 10);
         memset(want + 11, 'x', 89);
