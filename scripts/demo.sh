@@ -1,59 +1,60 @@
 #!/usr/bin/env bash
-# The demo: a tiny hybrid app (corpus/sample-app, three releases) is bundled, diffed from each
-# older release to the newest, and patched back on the "device", including the failures a
-# device must survive (wrong base, truncated download). Usage: scripts/demo.sh BUILD_DIR
+# The demo: three releases of a tiny hybrid app (corpus/sample-app) go through the release flow
+# (canonical bundles, patches from every retained release, the store index), then a "device"
+# asks for its update, applies the patch with bspatch, and survives the failures a device must
+# survive (wrong base, truncated download). Usage: scripts/demo.sh BUILD_DIR
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
-bsdiff=$root/$build/bsdiff/bsdiff
-bspatch=$root/$build/bspatch/bspatch
+bin=$root/$build
+pkgtool=$bin/pkgtool/pkgtool
+bspatch=$bin/bspatch/bspatch
+app=$root/corpus/sample-app
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+store=$work/store
+export SOURCE_DATE_EPOCH=1767225600   # reproducible index time stamps (2026-01-01)
 
-# A deterministic bundle: sorted paths, fixed times and owners (pkgtool pack will replace this).
-bundle() {
-  tar -C "$root/corpus/sample-app/$1" --sort=name --mtime=@0 --owner=0 --group=0 \
-      --numeric-owner --mode=u+rw,go+r,go-w --format=ustar -cf "$2" .
-}
-size() { stat -c %s "$1"; }
+step() { printf '\n== %s\n' "$*"; }
+field() { sed -n "s/.*\"$1\": \"\\([^\"]*\\)\".*/\\1/p"; }
 
-for v in v1 v2 v3; do bundle $v "$work/$v.tar"; done
-echo "== bundles"
-for v in v1 v2 v3; do printf '  %s.tar  %7d bytes\n' $v "$(size "$work/$v.tar")"; done
+step "build machine: release 1.0, 2.0 (mandatory) and 3.0 of the app 'demo'"
+"$pkgtool" release --store "$store" --app demo --label 1.0 "$app/v1" 2>/dev/null
+"$pkgtool" release --store "$store" --app demo --label 2.0 --mandatory \
+  --message "security fix" "$app/v2" 2>/dev/null
+"$pkgtool" release --store "$store" --app demo --label 3.0 "$app/v3"
 
-if [ -x "$bsdiff" ]; then
-  fmt=BSDELTA
-  mk() { "$bsdiff" "$1" "$2" "$3"; }
-else
-  fmt=BSDIFF40
-  echo "(our bsdiff is not built yet: using Debian's bsdiff 4.3 to make BSDIFF40 patches)"
-  mk() { /usr/bin/bsdiff "$1" "$2" "$3"; }
-fi
+step "the store, as a static file server would serve it"
+(cd "$store" && find . -type f | sort | sed 's/\([0-9a-f]\{12\}\)[0-9a-f]\{52\}/\1…/g')
+"$pkgtool" ls --store "$store" --app demo
 
-echo "== release v3: one $fmt patch from every retained release"
-printf '  %-8s %10s %8s\n' from "patch" "% full"
-for v in v1 v2; do
-  mk "$work/$v.tar" "$work/v3.tar" "$work/$v-v3.patch"
-  p=$(size "$work/$v-v3.patch"); f=$(size "$work/v3.tar")
-  awk -v v=$v -v p=$p -v f=$f 'BEGIN { printf "  %-8s %10d %7.1f%%\n", v, p, 100 * p / f }'
-done
+step "a device at 1.0 asks for its update"
+"$pkgtool" pack "$app/v1" -o "$work/device.zip" >/dev/null
+id1=$(sha256sum "$work/device.zip" | cut -c1-64)
+answer=$("$pkgtool" check --store "$store" --app demo --from "$id1" --native 1.0)
+echo "$answer"
+url=$(echo "$answer" | field url)
+step "the device applies the patch it was sent ($(stat -c %s "$store/$url") bytes instead of the full bundle)"
+"$bspatch" -v "$work/device.zip" "$work/device-new.zip" "$store/$url"
+sha=$(echo "$answer" | field sha256)
+want=$(echo "$answer" | sed -n 's/.*"to": {[^}]*"id": "\([0-9a-f]*\)".*/\1/p')
+got=$(sha256sum "$work/device-new.zip" | cut -c1-64)
+[ "$got" = "$want" ] && echo "  SHA-256 of the result = id of release 3.0: verified"
+[ -n "$sha" ]
 
-echo "== device at v1 applies v1->v3"
-"$bspatch" -v "$work/v1.tar" "$work/v1-got-v3.tar" "$work/v1-v3.patch"
-cmp "$work/v1-got-v3.tar" "$work/v3.tar" && echo "  result identical to v3.tar"
+step "an unknown bundle gets the full bundle"
+"$pkgtool" check --store "$store" --app demo --from 0000000000000000000000000000000000000000000000000000000000000000 --native 1.0
 
-echo "== device at v2 streams v2->v3 from stdin (as if downloading)"
-"$bspatch" -v "$work/v2.tar" "$work/v2-got-v3.tar" - < "$work/v2-v3.patch" 2>&1 ||
-  echo "  (BSDIFF40 cannot be streamed; the BSDELTA format can)"
-
-echo "== failures a device must survive"
+step "failures a device must survive"
 set +e
-if [ "$fmt" = BSDELTA ]; then
-  "$bspatch" "$work/v2.tar" "$work/bad.tar" "$work/v1-v3.patch"
-  echo "  wrong base -> exit $? (7), output exists: $([ -e "$work/bad.tar" ] && echo yes || echo no)"
-fi
-head -c $(( $(size "$work/v1-v3.patch") / 2 )) "$work/v1-v3.patch" > "$work/half.patch"
-"$bspatch" "$work/v1.tar" "$work/bad.tar" "$work/half.patch"
-echo "  truncated download -> exit $? (6), output exists: $([ -e "$work/bad.tar" ] && echo yes || echo no)"
+"$bspatch" "$work/device-new.zip" "$work/bad.zip" "$store/$url" 2>&1 | sed 's/^/  /'
+echo "  patch on the wrong base -> exit ${PIPESTATUS[0]} (7); output left behind: $([ -e "$work/bad.zip" ] && echo yes || echo no)"
+head -c $(( $(stat -c %s "$store/$url") / 2 )) "$store/$url" > "$work/half.patch"
+"$bspatch" "$work/device.zip" "$work/bad.zip" "$work/half.patch" 2>&1 | sed 's/^/  /'
+echo "  truncated download -> exit ${PIPESTATUS[0]} (6); output left behind: $([ -e "$work/bad.zip" ] && echo yes || echo no)"
 set -e
+
+step "verify the whole store"
+"$pkgtool" verify --store "$store"
+echo
 echo "demo finished"
