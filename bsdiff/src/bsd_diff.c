@@ -214,7 +214,7 @@ typedef struct chunk_job {
 
 static void chunk_run(void *arg) {
     chunk_job *c = arg;
-    c->err = bsd_scan_chunk(c->f, c->nw, c->cs, c->ce, &c->prm, &c->segs);
+    c->err = bsd_scan_best(c->f, c->nw, c->cs, c->ce, &c->prm, &c->segs);
 }
 
 /* Below this size the suffix array of all of old costs little (well under 0.3 s) and finds
@@ -419,7 +419,21 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
             snprintf(err, sizeof err, "out of memory");
             goto done;
         }
-        bsd_scan_params prm = {.min_gain = bsdiff40 ? GAIN_BSDIFF40 : GAIN_BSDELTA};
+        bsd_scan_params prm = {
+            .min_gain = bsdiff40 ? GAIN_BSDIFF40 : GAIN_BSDELTA,
+            .trust = 32,
+            .margin = 8,
+            .min_cover = BSD_QGRAM,
+            .stride_max = 8,
+            .window = 16,
+            .max_merge = 4096,
+            .c_cmd = 160, /* a BSDIFF40 command compresses to 3-5 bytes, plus the break */
+            .c_lit = 7,   /* literal bytes of code and text compress to about half a byte */
+            .c_mis = 16,
+            .c_match = 1,
+            .ext_match = 1,
+            .ext_mism = 1,
+        };
         for (k = 0; k < nchunks; k++) {
             while (submitted < nchunks && submitted < k + (int64_t)window) {
                 chunk_job *c = &jobs[submitted];

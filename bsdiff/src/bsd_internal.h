@@ -115,12 +115,30 @@ static inline int64_t bsd_matchlen(const unsigned char *a, int64_t alen, const u
 
 /* bsd_match.c */
 typedef struct bsd_scan_params {
+    /* classic scan (bsd_scan_chunk) */
     int64_t min_gain; /* a new alignment must match this many more bytes than the current one */
+    /* cover matcher (bsd_scan_chunk2) */
+    int64_t trust;      /* a recent alignment matching this far skips the suffix array search */
+    int64_t margin;     /* the suffix array's match must be this much longer to win over it */
+    int64_t min_cover;  /* shortest exact match kept as a cover */
+    int64_t stride_max; /* largest step between searches in unmatched regions */
+    int64_t window;     /* covers looked back at by the shortest path */
+    int64_t max_merge;  /* longest gap bridged between covers on one alignment */
+    /* estimated costs in 1/16 byte: a command, a literal byte, a mismatching and a matching
+     * diff byte */
+    int64_t c_cmd, c_lit, c_mis, c_match;
+    int64_t ext_match, ext_mism; /* extension score weights of a matching and a mismatching byte */
 } bsd_scan_params;
 
 /* Full scan of new[cs, ce); appends segments (absolute positions). */
 int bsd_scan_chunk(const bsd_finder *f, const unsigned char *nw, int64_t cs, int64_t ce,
                    const bsd_scan_params *prm, bsd_seglist *out);
+/* Cover matcher over new[cs, ce) (see bsd_match.c); appends segments. */
+int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw, int64_t cs, int64_t ce,
+                    const bsd_scan_params *prm, bsd_seglist *out);
+/* Both matchers over new[cs, ce); keeps the result with the lower estimated cost. */
+int bsd_scan_best(const bsd_finder *f, const unsigned char *nw, int64_t cs, int64_t ce,
+                  const bsd_scan_params *prm, bsd_seglist *out);
 /* Block pre-match over all of new: exact anchors, sorted, not overlapping in new. Returns 1,
  * 0 when it gave up because new is mostly unlike old (anchors emptied), -1 out of memory. */
 int bsd_prematch(const bsd_old *o, const unsigned char *nw, int64_t m, bsd_seglist *anc);

@@ -180,3 +180,287 @@ int bsd_prematch(const bsd_old *o, const unsigned char *nw, int64_t m, bsd_segli
     }
     return 1;
 }
+
+/* ---------------- cover-based matcher ----------------
+ * 1. Covers: exact matches found left to right. At each position the alignments of the last
+ *    few covers are tried first (a plain compare); the suffix array is searched only when none
+ *    of them matches far. After a miss the position advances by a growing stride; the next
+ *    cover is extended backwards exactly, which recovers the bytes skipped.
+ * 2. Selection: a shortest path over the covers. Going from cover i to a later cover j costs a
+ *    command plus the gap as literal bytes when their alignments differ, or the gap as diff
+ *    bytes (mismatches expensive, matches nearly free) when they share an alignment; covers in
+ *    between may be skipped.
+ * 3. The chosen covers on one alignment become one segment; segments on different alignments
+ *    are extended into the gap between them where that is cheaper than literal bytes. */
+
+typedef struct cover {
+    int64_t s, d, len; /* new[s, s+len) == old[s+d, s+d+len), chunk-relative s */
+} cover;
+
+/* Mismatches of nw[a, b) against old[a+d, ...): bytes outside old count as mismatches. */
+static int64_t count_mism(const unsigned char *old, int64_t oldsize, const unsigned char *nw,
+                          int64_t a, int64_t b, int64_t d) {
+    int64_t mism = 0;
+    if (a + d < 0) {
+        int64_t k = -d - a;
+        if (k > b - a) k = b - a;
+        mism += k;
+        a += k;
+    }
+    int64_t lim = oldsize - d;
+    if (b > lim) {
+        int64_t k = b - (a > lim ? a : lim);
+        mism += k;
+        b -= k;
+    }
+    int64_t i = a;
+    for (; i + 8 <= b; i += 8) {
+        uint64_t x = bsd_load64(nw + i) ^ bsd_load64(old + i + d);
+        /* one bit per non-zero byte */
+        x |= x >> 4;
+        x |= x >> 2;
+        x |= x >> 1;
+        mism += __builtin_popcountll(x & 0x0101010101010101ull);
+    }
+    for (; i < b; i++) mism += nw[i] != old[i + d];
+    return mism;
+}
+
+static int cover_push(cover **v, size_t *n, size_t *cap, cover c) {
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 1024;
+        cover *p = realloc(*v, nc * sizeof(*p));
+        if (!p) return -1;
+        *v = p;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = c;
+    return 0;
+}
+
+#define NREC 4
+
+
+int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, int64_t ce,
+                    const bsd_scan_params *prm, bsd_seglist *out) {
+    const unsigned char *old = f->o->data, *nw = nw_all + cs;
+    int64_t oldsize = f->o->size, n = ce - cs;
+    cover *cv = NULL;
+    size_t nc = 0, cap = 0;
+    int64_t rec[NREC];
+    int nrec = 0;
+    int rc = -1;
+
+    /* 1. covers */
+    int64_t i = 0, pe = 0, step = 1;
+    while (i < n) {
+        int64_t bl = 0, bd = 0;
+        for (int r = 0; r < nrec; r++) {
+            int64_t o = i + rec[r];
+            if (o < 0 || o >= oldsize) continue;
+            int64_t l = bsd_matchlen(nw + i, n - i, old + o, oldsize - o);
+            if (l > bl) {
+                bl = l;
+                bd = rec[r];
+            }
+        }
+        if (bl < prm->trust) {
+            int64_t pos;
+            int64_t l = bsd_find(f, cs + i, nw + i, n - i, &pos);
+            if (l > bl + (bl ? prm->margin : 0)) {
+                bl = l;
+                bd = pos - i;
+            }
+        }
+        if (bl >= prm->min_cover) {
+            int64_t b = 0;
+            while (i - b > pe && i - b + bd > 0 && nw[i - b - 1] == old[i - b - 1 + bd]) b++;
+            cover c = {i - b, bd, bl + b};
+            if (nc && cv[nc - 1].d == bd && cv[nc - 1].s + cv[nc - 1].len == c.s)
+                cv[nc - 1].len += c.len;
+            else if (cover_push(&cv, &nc, &cap, c))
+                goto out;
+            pe = i + bl;
+            i = pe;
+            int r = 0;
+            while (r < nrec && rec[r] != bd) r++;
+            if (r == nrec && nrec < NREC) nrec++;
+            if (r == NREC) r = NREC - 1;
+            memmove(rec + 1, rec, (size_t)r * sizeof(rec[0]));
+            rec[0] = bd;
+            step = 1;
+        } else {
+            i += step;
+            if (step < prm->stride_max) step++;
+        }
+    }
+
+    /* 2. shortest path over covers */
+    int64_t *cost = malloc((nc + 1) * sizeof(int64_t));
+    int64_t *prev = malloc((nc + 1) * sizeof(int64_t));
+    if (!cost || !prev) {
+        free(cost);
+        free(prev);
+        goto out;
+    }
+    const int64_t C_CMD = prm->c_cmd, C_LIT = prm->c_lit, C_MIS = prm->c_mis,
+                  C_MATCH = prm->c_match;
+    const size_t W = (size_t)prm->window;
+    for (size_t j = 0; j < nc; j++) {
+        int64_t best = C_CMD + cv[j].s * C_LIT, bp = -1;
+        for (size_t k = j > W ? j - W : 0; k < j; k++) {
+            int64_t e = cv[k].s + cv[k].len, gap = cv[j].s - e, t;
+            if (cv[k].d == cv[j].d) {
+                if (gap > prm->max_merge) continue;
+                int64_t mm = count_mism(old, oldsize, nw, e, cv[j].s, cv[j].d);
+                t = mm * C_MIS + (gap - mm) * C_MATCH;
+            } else {
+                t = C_CMD + gap * C_LIT;
+            }
+            if (cost[k] + t < best) {
+                best = cost[k] + t;
+                bp = (int64_t)k;
+            }
+        }
+        cost[j] = best + cv[j].len * C_MATCH;
+        prev[j] = bp;
+    }
+    int64_t best = n * C_LIT, last = -1;
+    for (size_t j = 0; j < nc; j++) {
+        int64_t c = cost[j] + (n - cv[j].s - cv[j].len) * C_LIT;
+        if (c < best) {
+            best = c;
+            last = (int64_t)j;
+        }
+    }
+    /* walk back, marking the chosen covers in prev[] as a forward chain */
+    size_t nsel = 0;
+    for (int64_t j = last; j >= 0; j = prev[j]) nsel++;
+    int64_t *sel = cost; /* reuse: cost[] is no longer needed */
+    {
+        size_t k = nsel;
+        for (int64_t j = last; j >= 0; j = prev[j]) sel[--k] = j;
+    }
+
+    /* 3. segments: join same-alignment covers, extend into the gaps */
+    int64_t wa = prm->ext_match, wb = prm->ext_mism;
+    int64_t seg_s = 0, seg_e = 0, seg_d = 0, have = 0, floor_s = 0;
+    for (size_t q = 0; q <= nsel; q++) {
+        int64_t ns = n, nd = 0, ne = n;
+        if (q < nsel) {
+            const cover *c = &cv[sel[q]];
+            ns = c->s;
+            nd = c->d;
+            ne = c->s + c->len;
+            if (have && nd == seg_d) {
+                seg_e = ne;
+                continue;
+            }
+        }
+        /* gap [seg_e, ns) between the current segment (if any) and the next cover (if any) */
+        int64_t lenf = 0, lenb = 0;
+        if (have) {
+            int64_t sc = 0, bestsc = 0;
+            for (int64_t k = 0; seg_e + k < ns && seg_e + k + seg_d < oldsize; k++) {
+                sc += nw[seg_e + k] == old[seg_e + k + seg_d] ? wa : -wb;
+                if (sc > bestsc) {
+                    bestsc = sc;
+                    lenf = k + 1;
+                }
+                if (sc < bestsc - 64 * wb) break;
+            }
+        }
+        if (q < nsel) {
+            int64_t sc = 0, bestsc = 0, lo = have ? seg_e : floor_s;
+            for (int64_t k = 1; ns - k >= lo && ns - k + nd >= 0; k++) {
+                sc += nw[ns - k] == old[ns - k + nd] ? wa : -wb;
+                if (sc > bestsc) {
+                    bestsc = sc;
+                    lenb = k;
+                }
+                if (sc < bestsc - 64 * wb) break;
+            }
+        }
+        if (have && seg_e + lenf > ns - lenb) {
+            /* overlap: split where the forward side's advantage peaks */
+            int64_t ov = seg_e + lenf - (ns - lenb), s = 0, ss = 0, lens = 0;
+            int64_t base = ns - lenb;
+            for (int64_t k = 0; k < ov; k++) {
+                if (nw[base + k] == old[base + k + seg_d]) s++;
+                if (nw[base + k] == old[base + k + nd]) s--;
+                if (s > ss) {
+                    ss = s;
+                    lens = k + 1;
+                }
+            }
+            lenf = base + lens - seg_e;
+            lenb = ns - (base + lens);
+        }
+        if (have && bsd_seglist_push(out, cs + seg_s, seg_s + seg_d, seg_e + lenf - seg_s)) {
+            free(cost);
+            free(prev);
+            goto out;
+        }
+        if (q < nsel) {
+            seg_s = ns - lenb;
+            seg_e = ne;
+            seg_d = nd;
+            have = 1;
+        }
+    }
+    free(cost);
+    free(prev);
+    rc = 0;
+out:
+    free(cv);
+    return rc;
+}
+
+/* Literal cost for new[0, n): compressed-looking data (a near-uniform byte histogram) costs a
+ * full byte per literal, anything else the configured estimate. */
+static int64_t lit_cost(const unsigned char *nw, int64_t n, int64_t dflt) {
+    if (n < 4096) return dflt;
+    uint32_t h[256] = {0};
+    for (int64_t i = 0; i < n; i++) h[nw[i]]++;
+    /* a flat histogram: sum of squared counts within 5% of a uniform one's */
+    double sq = 0;
+    for (int k = 0; k < 256; k++) sq += (double)h[k] * (double)h[k];
+    return sq * 256.0 < (double)n * (double)n * 1.05 ? 16 : dflt;
+}
+
+/* Estimated patch bytes (1/16 units) of segments v[0, k) covering new[cs, ce). */
+static int64_t seg_cost(const bsd_old *o, const unsigned char *nw_all, int64_t cs, int64_t ce,
+                        const bsd_seg *v, size_t k, const bsd_scan_params *prm, int64_t c_lit) {
+    int64_t c = 0, covered = 0;
+    for (size_t i = 0; i < k; i++) {
+        int64_t mm = count_mism(o->data, o->size, nw_all, v[i].newp, v[i].newp + v[i].len,
+                                v[i].oldp - v[i].newp);
+        c += prm->c_cmd + mm * prm->c_mis + (v[i].len - mm) * prm->c_match;
+        covered += v[i].len;
+    }
+    return c + (ce - cs - covered) * c_lit;
+}
+
+/* Runs both matchers over the chunk and keeps the segments with the lower estimated cost: the
+ * classic scan follows long approximate alignments (tables of relocated pointers) that the
+ * cover matcher, which needs exact seeds, misses; the cover matcher wins elsewhere. */
+int bsd_scan_best(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, int64_t ce,
+                  const bsd_scan_params *prm, bsd_seglist *out) {
+    bsd_scan_params p2 = *prm;
+    p2.c_lit = lit_cost(nw_all + cs, ce - cs, prm->c_lit);
+    if (p2.c_lit > prm->c_mis) p2.c_mis = p2.c_lit;
+    bsd_seglist a = {0};
+    if (bsd_scan_chunk2(f, nw_all, cs, ce, &p2, out)) return -1;
+    if (bsd_scan_chunk(f, nw_all, cs, ce, prm, &a)) {
+        bsd_seglist_free(&a);
+        return -1;
+    }
+    if (seg_cost(f->o, nw_all, cs, ce, a.v, a.n, &p2, p2.c_lit) <
+        seg_cost(f->o, nw_all, cs, ce, out->v, out->n, &p2, p2.c_lit)) {
+        bsd_seglist t = *out;
+        *out = a;
+        a = t;
+    }
+    bsd_seglist_free(&a);
+    return 0;
+}
