@@ -8,9 +8,10 @@
 
 #include "bsd_internal.h"
 
-/* Largest filter: 2^27 bits = 16 MiB; largest block table: 2^21 slots = 8 MiB. Both keep the
+/* Largest filter: 2^25 bits = 4 MiB (16 MiB put a 28 MB pair over the 5 x old + new + 64 MiB
+ * peak bound); largest block table: 2^21 slots = 8 MiB. Both keep the
  * working memory within the 64 MiB budget whatever the input size. */
-#define BLOOM_MAX_LOG 27
+#define BLOOM_MAX_LOG 25
 #define BLOCK_SLOTS_MAX_LOG 21
 
 static unsigned bloom_log_for(int64_t n) {
