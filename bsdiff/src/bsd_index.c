@@ -155,6 +155,15 @@ int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, char *err, size_t
 /* Binary search for the longest match, over the SA range of p's first two bytes. The common
  * prefix of p with both ends of the range is carried along, so each probe compares only from
  * the smaller of the two: a search costs O(log n + match length). */
+/* Common prefix of old[sp, n) and p[0, plen) given that the first k bytes agree - except for
+ * a suffix shorter than k (the one-byte suffix sits in a two-byte bucket it only half
+ * matches): then the whole suffix, so callers see it end (sp + result == n). */
+static inline int64_t lcp_at(const unsigned char *old, int64_t n, int64_t sp, int64_t k,
+                             const unsigned char *p, int64_t plen) {
+    if (n - sp <= k) return n - sp < plen ? n - sp : plen;
+    return k + bsd_matchlen(old + sp + k, n - sp - k, p + k, plen - k);
+}
+
 #define DEFINE_FIND(NAME, T)                                                                   \
     static int64_t NAME(const bsd_sa *o, const T *sa, const unsigned char *p, int64_t plen,   \
                         int64_t *pos) {                                                        \
@@ -164,12 +173,12 @@ int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, char *err, size_t
         int64_t lo = o->bucket[key], hi = o->bucket[key + 1] - 1;                              \
         if (lo > hi) return 0;                                                                 \
         int64_t slo = sa[lo], shi = sa[hi];                                                    \
-        int64_t llo = 2 + bsd_matchlen(old + slo + 2, n - slo - 2, p + 2, plen - 2);           \
+        int64_t llo = lcp_at(old, n, slo, 2, p, plen);                                       \
         if (llo == plen || lo == hi || (slo + llo < n && old[slo + llo] > p[llo])) {          \
             *pos = slo;                                                                        \
             return llo;                                                                        \
         }                                                                                      \
-        int64_t lhi = 2 + bsd_matchlen(old + shi + 2, n - shi - 2, p + 2, plen - 2);           \
+        int64_t lhi = lcp_at(old, n, shi, 2, p, plen);                                       \
         if (lhi == plen || shi + lhi == n || old[shi + lhi] < p[lhi]) {                        \
             *pos = shi;                                                                        \
             return lhi;                                                                        \
@@ -177,7 +186,7 @@ int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, char *err, size_t
         while (hi - lo > 1) {                                                                  \
             int64_t mid = lo + (hi - lo) / 2, sm = sa[mid];                                    \
             int64_t k = llo < lhi ? llo : lhi;                                                 \
-            int64_t l = k + bsd_matchlen(old + sm + k, n - sm - k, p + k, plen - k);           \
+            int64_t l = lcp_at(old, n, sm, k, p, plen);                                        \
             if (l == plen) {                                                                   \
                 *pos = sm;                                                                     \
                 return l;                                                                      \
