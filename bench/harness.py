@@ -1143,7 +1143,7 @@ def write_document(args, path, chart_path, meta, corpus, synth, adv, failures):
                 else:
                     row.append({"fail": "**FAIL**", "timeout": f"timeout (>{args.adv_timeout if k == 'bsdiff43' else args.timeout:.0f} s)"}.get(st, "n/a"))
             t = a["res"].get("bsdelta", {}).get("wall_med")
-            row.append(f"{t / rt:.1f}×" if t and rt else "—")
+            row.append(f"{t / rt:.2f}×" if t and rt else "—")
             rows.append(row)
         w(md_table(["input"] + [dlabels[k] for k in keys] + ["× random"], rows))
         w("")
