@@ -345,7 +345,9 @@ pkg_error pkg_release(pkg_ctx *ctx, const char *store, const char *app, const ch
         }
     }
 
-    /* 3. diffs in parallel: one job per worker, the cores shared among the workers */
+    /* 3. diffs in parallel: one job per worker. Every diff may use all cores: while the workers
+     * are busy the threads share the cores, and the last jobs of an uneven split (5 jobs on 2
+     * cores) still use the idle ones. */
     if (!e && njobs) {
         unsigned cores = opt.threads;
         if (!cores) {
@@ -353,7 +355,7 @@ pkg_error pkg_release(pkg_ctx *ctx, const char *store, const char *app, const ch
             cores = n > 0 ? (unsigned)n : 1;
         }
         size_t nw = cores < njobs ? cores : njobs;
-        for (size_t i = 0; i < njobs; i++) jobs[i].threads = (unsigned)(cores / nw ? cores / nw : 1);
+        for (size_t i = 0; i < njobs; i++) jobs[i].threads = cores;
         say(&opt, "diffing from %zu retained release%s with %zu worker%s", njobs, njobs > 1 ? "s" : "", nw,
             nw > 1 ? "s" : "");
         pool p = {jobs, njobs, 0, PTHREAD_MUTEX_INITIALIZER};
