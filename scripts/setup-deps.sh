@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config bzip2 libbz2-dev libdivsufsort-dev libxxh
 case "$what" in
   build) ;;
   test) pkgs+=(bsdiff clang libclang-rt-14-dev zip unzip) ;;
-  bench|all) pkgs+=(bsdiff clang libclang-rt-14-dev zip unzip xdelta3 zstd nodejs npm time python3) ;;
+  bench|all) pkgs+=(bsdiff clang libclang-rt-14-dev zip unzip xdelta3 zstd time python3) ;;
   *) echo "setup-deps.sh: unknown set '$what' (build, test, bench, all)" >&2; exit 1 ;;
 esac
 missing=()
