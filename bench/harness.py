@@ -188,6 +188,7 @@ class Tools:
     in per case; the same templates are printed in the document."""
 
     def __init__(self, build):
+        self.build = build
         self.bsdiff = build / "bsdiff" / "bsdiff"
         self.bspatch = build / "bspatch" / "bspatch"
         self.microbench = build / "bench" / "bsdelta-microbench"
@@ -1010,13 +1011,17 @@ def write_document(args, path, chart_path, meta, corpus, synth, adv, failures):
     w("")
     w("## Commands")
     w("")
-    w("Diff (`OLD NEW PATCH`) and apply (`OLD PATCH OUT`); our programs are in the build directory:")
+    w(f"Diff (`OLD NEW PATCH`) and apply (`OLD PATCH OUT`); `BUILD` is the CMake build directory "
+      f"(`make bench`: `build`; this run: `{os.path.relpath(tools.build, ROOT) if str(tools.build).startswith(str(ROOT)) else tools.build}`).")
     w("")
     w("```")
+
+    def show(tmpl):
+        return " ".join("BUILD" + a[len(str(tools.build)):] if a.startswith(str(tools.build)) else a for a in tmpl)
     for key, lab, tmpl, avail, _ in tools.diff:
-        w(f"{lab:22} " + " ".join(os.path.relpath(a, ROOT) if a.startswith(str(ROOT)) else a for a in tmpl))
+        w(f"{lab:22} " + show(tmpl))
     for key, lab, src, tmpl, avail in tools.apply:
-        w(f"{lab:30} " + " ".join(os.path.relpath(a, ROOT) if a.startswith(str(ROOT)) else a for a in tmpl))
+        w(f"{lab:30} " + show(tmpl))
     w("```")
     w("")
     w("`bsdelta -j1` and `BSDIFF40 -j1` must write the same bytes as the default thread count "
