@@ -29,6 +29,11 @@ char *pkg_join(const char *a, const char *b);
 /* 1 if path exists as a regular file */
 int pkg_file_exists(const char *path);
 
+/* Applies patch to old in memory (bspatch library); 1 when the result is exactly want, else 0
+ * with the reason in why. Used to verify every patch a release writes, and by verify. */
+int pkg_patch_reproduces(const unsigned char *old, size_t oldlen, const unsigned char *patch, size_t plen,
+                         const unsigned char *want, size_t wantlen, char *why, size_t whylen);
+
 /* A tiny growable byte buffer. */
 typedef struct pkg_buf {
     char *data;

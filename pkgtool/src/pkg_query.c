@@ -173,28 +173,6 @@ static void changed(vstate *v, const char *app, const char *rel, size_t len, con
             len, got, (unsigned long long)size, sha);
 }
 
-/* Applies patch to old; 1 if it gives exactly want, else 0 with why filled in. */
-static int applies(const unsigned char *old, size_t olen, const unsigned char *patch, size_t plen,
-                   const unsigned char *want, size_t wlen, char *why, size_t whylen) {
-    unsigned char *out = malloc(wlen ? wlen : 1);
-    bsp_ctx *pc = bsp_create();
-    bsp_memsource ms, ps;
-    bsp_source os, pss;
-    bsp_memsink mk = {out, wlen, 0};
-    bsp_sink sk;
-    bsp_source_from_memory(&os, &ms, old, olen);
-    bsp_source_from_memory(&pss, &ps, patch, plen);
-    bsp_sink_to_memory(&sk, &mk);
-    bsp_error pe = (out && pc) ? bsp_apply(pc, &os, &pss, &sk) : BSP_E_NOMEM;
-    int ok = 0;
-    if (pe) snprintf(why, whylen, "%s: %s", bsp_strerror(pe), pc ? bsp_detail(pc) : "");
-    else if (mk.len != wlen || memcmp(out, want, wlen)) snprintf(why, whylen, "result differs");
-    else ok = 1;
-    bsp_free(pc);
-    free(out);
-    return ok;
-}
-
 static void verify_app(pkg_ctx *ctx, vstate *v, const char *store, const char *app) {
     char *appdir = pkg_join(store, app);
     pkg_index ix;
@@ -247,7 +225,7 @@ static void verify_app(pkg_ctx *ctx, vstate *v, const char *store, const char *a
             char *opath = pkg_join(appdir, oname);
             unsigned char *old = NULL;
             int have_old = patch && newb && opath && pkg_read_file(ctx, opath, &old, &olen) == PKG_OK;
-            int good = have_old && applies(old, olen, patch, plen, newb, nlen, why, sizeof why);
+            int good = have_old && pkg_patch_reproduces(old, olen, patch, plen, newb, nlen, why, sizeof why);
             if (patch && !ok) {
                 if (good) /* the file does its job: the index records the wrong size or hash */
                     problem(v, "%s/index.json: the size or SHA-256 it records for %s (%llu, %.16s...) do not "

@@ -81,10 +81,9 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Applies patch to old in memory and checks the result is exactly new. */
-static int verify_patch(const unsigned char *old, size_t oldlen, const unsigned char *patch, size_t plen,
-                        const unsigned char *newdata, size_t newlen, char *why, size_t whylen) {
-    unsigned char *out = malloc(newlen ? newlen : 1);
+int pkg_patch_reproduces(const unsigned char *old, size_t oldlen, const unsigned char *patch, size_t plen,
+                         const unsigned char *want, size_t wantlen, char *why, size_t whylen) {
+    unsigned char *out = malloc(wantlen ? wantlen : 1);
     bsp_ctx *pc = bsp_create();
     int ok = 0;
     if (!out || !pc) {
@@ -92,14 +91,14 @@ static int verify_patch(const unsigned char *old, size_t oldlen, const unsigned 
     } else {
         bsp_memsource ms, ps;
         bsp_source os, pss;
-        bsp_memsink mk = {out, newlen, 0};
+        bsp_memsink mk = {out, wantlen, 0};
         bsp_sink sk;
         bsp_source_from_memory(&os, &ms, old, oldlen);
         bsp_source_from_memory(&pss, &ps, patch, plen);
         bsp_sink_to_memory(&sk, &mk);
         bsp_error e = bsp_apply(pc, &os, &pss, &sk);
         if (e) snprintf(why, whylen, "%s: %s", bsp_strerror(e), bsp_detail(pc));
-        else if (mk.len != newlen || memcmp(out, newdata, newlen)) snprintf(why, whylen, "result differs");
+        else if (mk.len != wantlen || memcmp(out, want, wantlen)) snprintf(why, whylen, "result differs");
         else ok = 1;
     }
     bsp_free(pc);
@@ -145,7 +144,7 @@ static void run_job(job *j) {
     }
     if (!j->err) {
         char why[600];
-        if (!verify_patch(old, oldlen, (unsigned char *)patch.data, patch.len, j->newdata, j->newlen, why,
+        if (!pkg_patch_reproduces(old, oldlen, (unsigned char *)patch.data, patch.len, j->newdata, j->newlen, why,
                           sizeof why))
             j->err = pkg_fail(&ctx, PKG_E_VERIFY, "the patch from %s does not reproduce the new bundle: %s",
                               j->from->label, why);
