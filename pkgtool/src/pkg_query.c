@@ -3,8 +3,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pkg_index.h"
 
-#include "bspatch.h"
-
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>

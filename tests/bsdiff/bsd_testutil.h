@@ -12,32 +12,7 @@
 #include "bsdiff.h"
 #include "bspatch.h"
 
-static int t_failures, t_checks;
-
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        t_checks++;                                                                            \
-        if (!(cond)) {                                                                         \
-            t_failures++;                                                                      \
-            fprintf(stderr, "%s:%d: FAILED: %s: ", __FILE__, __LINE__, #cond);                 \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-        }                                                                                      \
-    } while (0)
-
-static inline int t_done(const char *name) {
-    printf("%s: %d checks, %d failures\n", name, t_checks, t_failures);
-    return t_failures ? 1 : 0;
-}
-
-static inline void *t_alloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
+#include "t_check.h"
 
 static inline uint64_t t_rand(uint64_t *s) { /* splitmix64 */
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);

@@ -1,0 +1,40 @@
+/* t_check.h - the check macro and helpers every C test program uses: checks that count
+ * failures instead of aborting, the closing summary, and an allocator that never fails.
+ * Header-only. */
+#ifndef T_CHECK_H
+#define T_CHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static int t_failures, t_checks;
+
+#define CHECK(cond, ...)                                                                       \
+    do {                                                                                       \
+        t_checks++;                                                                            \
+        if (!(cond)) {                                                                         \
+            t_failures++;                                                                      \
+            fprintf(stderr, "%s:%d: FAILED: %s: ", __FILE__, __LINE__, #cond);                 \
+            fprintf(stderr, __VA_ARGS__);                                                      \
+            fputc('\n', stderr);                                                               \
+        }                                                                                      \
+    } while (0)
+
+/* Ends a test program: summary line and exit status. */
+static inline int t_done(const char *name) {
+    printf("%s: %d checks, %d failures\n", name, t_checks, t_failures);
+    return t_failures ? 1 : 0;
+}
+
+/* malloc that never returns NULL (tests stop on out-of-memory) and never a NULL pointer for
+ * zero bytes, so empty buffers are valid pointers. */
+static inline void *t_alloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+#endif
