@@ -160,6 +160,15 @@ int main(int argc, char **argv) {
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
+    if (!strcmp(argv[1], "--version")) {
+        puts("pkgtool (bsdelta) 0.1.0");
+        return EXIT_OK;
+    }
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        }
     const char *cmd = argv[1];
     args a;
     if (parse(argc, argv, &a) != 0) return EXIT_USAGE;
