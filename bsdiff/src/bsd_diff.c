@@ -221,6 +221,12 @@ static void chunk_run(void *arg) {
  * matches the restricted one cannot: always build it. */
 #define SMALL_OLD ((int64_t)4 << 20)
 
+/* The gap matcher replaces the suffix array when at most 1/GAP_MAX_SHARE of new (and at most
+ * GAP_MAX_COUNT positions) lies outside the anchors; its memory is then well below the
+ * suffix array's. */
+#define GAP_MAX_COUNT ((int64_t)1 << 22)
+#define GAP_MAX_SHARE 16
+
 static int cmp_range(const void *a, const void *b) {
     const int64_t *x = a, *y = b;
     return x[0] < y[0] ? -1 : x[0] > y[0];
@@ -235,8 +241,8 @@ static int cmp_range(const void *a, const void *b) {
  *     those parts instead of all of old is what makes near-identical inputs cheap. Matches into
  *     covered parts of old are then found only through the anchors. */
 static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prematch_ok,
-                              int64_t m, uint64_t other, bsd_sa *part, unsigned char **ptext,
-                              int64_t **pparts) {
+                              const unsigned char *nw, int64_t m, uint64_t other, bsd_sa *part,
+                              unsigned char **ptext, int64_t **pparts, bsd_gapm *gm) {
     int64_t covered_new = 0, n = o->size;
     for (size_t i = 0; i < fd->nanc; i++) covered_new += fd->anc[i].len;
     if (o->index_built) {
@@ -244,6 +250,20 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
         return BSD_OK;
     }
     if (prematch_ok && covered_new == m) return BSD_OK;
+    if (prematch_ok && fd->nanc) {
+        /* Anchors cover nearly all of new: match the few bytes left with the gap matcher (one
+         * pass over old, no sort); it also finds matches into parts of old anchors use. */
+        int64_t cnt = bsd_gap_count(fd->anc, fd->nanc, m);
+        if (cnt <= GAP_MAX_COUNT && cnt * GAP_MAX_SHARE <= m) {
+            double t0 = bsd_now();
+            if (bsd_gapm_build(gm, o, nw, m, fd->anc, fd->nanc))
+                return fail(ctx, BSD_E_NOMEM, "out of memory for the gap matcher");
+            ctx->stats.sort_seconds = bsd_now() - t0;
+            ctx->stats.peak_estimate += bsd_gapm_bytes(cnt, fd->nanc);
+            fd->gm = gm;
+            return BSD_OK;
+        }
+    }
     int64_t *r = NULL, nr = 0, uncovered = n;
     if (prematch_ok && fd->nanc) {
         r = malloc((fd->nanc + 1) * 2 * sizeof(int64_t)); /* + the part after the last */
@@ -360,6 +380,7 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
     }
     bsd_seglist anc = {0};
     bsd_sa part = {0};
+    bsd_gapm gm = {0};
     unsigned char *ptext = NULL;
     int64_t *parts = NULL;
     bsd_finder fd = {.o = o};
@@ -371,7 +392,7 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
     }
     fd.anc = anc.v;
     fd.nanc = anc.n;
-    e = choose_index(ctx, o, &fd, pr, m, other, &part, &ptext, &parts);
+    e = choose_index(ctx, o, &fd, pr, nw, m, other, &part, &ptext, &parts, &gm);
     ctx->stats.hash_seconds = bsd_now() - t_start - ctx->stats.sort_seconds;
     if (e) {
         bsd_seglist_free(&anc);
@@ -383,6 +404,7 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
     if (perr) {
         bsd_seglist_free(&anc);
         bsd_sa_free(&part);
+        bsd_gapm_free(&gm);
         free(ptext);
         free(parts);
         return fail(ctx, perr == 1 ? BSD_E_NOMEM : BSD_E_THREAD, "cannot start %u worker threads",
@@ -490,6 +512,7 @@ done:
     bsd_pool_free(pool);
     bsd_seglist_free(&anc);
     bsd_sa_free(&part);
+    bsd_gapm_free(&gm);
     free(ptext);
     free(parts);
     if (e == BSD_E_CANCELLED) return fail(ctx, e, "cancelled by the progress callback");

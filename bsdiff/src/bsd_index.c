@@ -233,7 +233,162 @@ static int64_t map_part(const bsd_finder *f, int64_t *cp, int64_t l) {
     return l;
 }
 
+/* ---------------- gap matches ----------------
+ * For near-identical inputs the anchors cover almost all of new; the few bytes left (edits)
+ * often match somewhere in old, including inside regions anchors already use, which a suffix
+ * array over the uncovered parts of old cannot see. Instead of sorting, the 8-grams of the
+ * uncovered positions of new go into a small hash table and one pass over old looks every
+ * 8-gram of old up in it. Work is bounded: each gap position examines at most GAP_TRIES
+ * candidates, each compare stops at GAP_MAXLEN bytes, and equal 8-grams of new share a table
+ * entry whose list drops positions once they are done. */
+#define GAP_TRIES 48
+#define GAP_MAXLEN 65536
+#define GAP_DERIVE 32
+
+/* Anchors at least this long are trusted as they are; positions in shorter ones are matched
+ * like the bytes between anchors, since a longer match elsewhere may exist. */
 #define ANCHOR_TRUST 256
+
+/* Calls fn for each gap: new positions [s, e) whose 8-grams no trusted anchor covers. */
+#define FOR_EACH_GAP(anc, nanc, m, BODY)                                                      \
+    do {                                                                                       \
+        int64_t at_ = 0;                                                                       \
+        for (size_t k_ = 0; k_ <= (nanc); k_++) {                                              \
+            if (k_ < (nanc) && (anc)[k_].len < ANCHOR_TRUST) continue;                         \
+            int64_t gs = at_, ge = k_ < (nanc) ? (anc)[k_].newp : (m);                         \
+            if (ge > (m) - BSD_QGRAM + 1) ge = (m) - BSD_QGRAM + 1;                            \
+            if (ge > gs) BODY;                                                                 \
+            if (k_ < (nanc)) at_ = (anc)[k_].newp + (anc)[k_].len;                             \
+        }                                                                                      \
+    } while (0)
+
+int64_t bsd_gap_count(const bsd_seg *anc, size_t nanc, int64_t m) {
+    int64_t c = 0;
+    FOR_EACH_GAP(anc, nanc, m, { c += ge - gs; });
+    return c;
+}
+
+uint64_t bsd_gapm_bytes(int64_t count, size_t nanc) {
+    uint64_t slots = 1024;
+    while (slots < 2 * (uint64_t)count) slots *= 2;
+    return (uint64_t)count * (8 + 8 + 4 + 4 + 1) + slots * 16 + slots + (nanc + 2) * 24;
+}
+
+void bsd_gapm_free(bsd_gapm *g) {
+    free(g->base);
+    free(g->gs);
+    free(g->pos);
+    free(g->len);
+    memset(g, 0, sizeof(*g));
+}
+
+typedef struct gap_slot {
+    uint64_t key;
+    uint32_t head; /* gap ordinal + 1 of the first live position, 0 = none */
+    uint32_t tail; /* while building: the last position */
+    uint32_t used;
+} gap_slot;
+
+int bsd_gapm_build(bsd_gapm *g, const bsd_old *o, const unsigned char *nw, int64_t m,
+                   const bsd_seg *anc, size_t nanc) {
+    memset(g, 0, sizeof(*g));
+    int64_t cnt = bsd_gap_count(anc, nanc, m);
+    g->count = cnt;
+    g->base = malloc((nanc + 2) * sizeof(int64_t));
+    g->gs = malloc((nanc + 2) * sizeof(int64_t));
+    g->pos = malloc((size_t)(cnt ? cnt : 1) * sizeof(int64_t));
+    g->len = calloc((size_t)(cnt ? cnt : 1), sizeof(int32_t));
+    int64_t *npos = malloc((size_t)(cnt ? cnt : 1) * sizeof(int64_t));
+    uint32_t *next = malloc((size_t)(cnt ? cnt : 1) * sizeof(uint32_t));
+    unsigned char *tries = calloc((size_t)(cnt ? cnt : 1), 1);
+    size_t slots = 1024;
+    while (slots < 2 * (size_t)cnt) slots *= 2;
+    unsigned lg = 0;
+    while (((size_t)1 << lg) < slots * 8) lg++; /* filter: 8 bits per slot */
+    gap_slot *tab = calloc(slots, sizeof(gap_slot));
+    uint64_t *filt = calloc(((size_t)1 << lg) / 64, sizeof(uint64_t));
+    int rc = -1;
+    if (!g->base || !g->gs || !g->pos || !g->len || !npos || !next || !tries || !tab || !filt) goto out;
+
+    /* number the gap positions; insert their 8-grams (lists keep new order) */
+    int64_t c = 0;
+    size_t ng = 0;
+    FOR_EACH_GAP(anc, nanc, m, {
+        g->gs[ng] = gs;
+        g->base[ng++] = c;
+        for (int64_t i = gs; i < ge; i++, c++) {
+            uint64_t v = bsd_load64(nw + i);
+            uint64_t h = v * 0x9E3779B97F4A7C15ull;
+            size_t s = (size_t)(h >> 32) & (slots - 1);
+            while (tab[s].used && tab[s].key != v) s = (s + 1) & (slots - 1);
+            npos[c] = i;
+            next[c] = 0;
+            if (!tab[s].used) {
+                tab[s].used = 1;
+                tab[s].key = v;
+                tab[s].head = (uint32_t)c + 1;
+                size_t f = (size_t)(h >> (64 - lg));
+                filt[f >> 6] |= (uint64_t)1 << (f & 63);
+            } else {
+                next[tab[s].tail - 1] = (uint32_t)c + 1;
+            }
+            tab[s].tail = (uint32_t)c + 1;
+        }
+    });
+    g->ngaps = ng;
+    g->base[ng] = c;
+
+    const unsigned char *old = o->data;
+    int64_t n = o->size;
+    for (int64_t j = 0; j + BSD_QGRAM <= n; j++) {
+        uint64_t v = bsd_load64(old + j);
+        uint64_t h = v * 0x9E3779B97F4A7C15ull;
+        size_t f = (size_t)(h >> (64 - lg));
+        if (!(filt[f >> 6] >> (f & 63) & 1)) continue;
+        size_t s = (size_t)(h >> 32) & (slots - 1);
+        while (tab[s].used && tab[s].key != v) s = (s + 1) & (slots - 1);
+        if (!tab[s].used || !tab[s].head) continue;
+        uint32_t *link = &tab[s].head;
+        while (*link) {
+            uint32_t q = *link - 1;
+            int64_t i = npos[q];
+            if (q > 0 && npos[q - 1] == i - 1 && g->len[q - 1] > GAP_DERIVE) {
+                /* the previous position matches far: its match shifted by one is good
+                 * enough here (this keeps runs and repeats of new linear) */
+                g->len[q] = g->len[q - 1] - 1;
+                g->pos[q] = g->pos[q - 1] + 1;
+                *link = next[q];
+                continue;
+            }
+            int64_t lim = m - i < GAP_MAXLEN ? m - i : GAP_MAXLEN;
+            int64_t l = BSD_QGRAM + bsd_matchlen(nw + i + BSD_QGRAM, lim - BSD_QGRAM,
+                                                 old + j + BSD_QGRAM, n - j - BSD_QGRAM);
+            if (l > g->len[q]) {
+                g->len[q] = (int32_t)l;
+                g->pos[q] = j;
+            }
+            if (++tries[q] >= GAP_TRIES || l >= lim) *link = next[q]; /* done: unlink */
+            else link = &next[q];
+        }
+    }
+    /* a match at i-1 of length L gives one of length L-1 at i */
+    for (size_t k = 0; k < ng; k++) {
+        for (int64_t q = g->base[k] + 1; q < g->base[k + 1]; q++)
+            if (g->len[q - 1] - 1 > g->len[q] && g->len[q - 1] - 1 >= BSD_QGRAM) {
+                g->len[q] = g->len[q - 1] - 1;
+                g->pos[q] = g->pos[q - 1] + 1;
+            }
+    }
+    rc = 0;
+out:
+    free(npos);
+    free(next);
+    free(tries);
+    free(tab);
+    free(filt);
+    if (rc) bsd_gapm_free(g);
+    return rc;
+}
 
 int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_t plen,
                  int64_t *pos) {
@@ -251,10 +406,35 @@ int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_
         ap = f->anc[lo].oldp + (at - f->anc[lo].newp);
         /* a long exact anchor is taken as is (this is what makes near-identical input cheap);
          * a short one competes with the suffix array, which may know a longer match */
-        if (al >= ANCHOR_TRUST || al == plen || !f->sa) {
+        if (al >= ANCHOR_TRUST || al == plen || (!f->sa && !f->gm)) {
             *pos = ap;
             return al >= BSD_QGRAM || al == plen ? al : 0;
         }
+    }
+    if (f->gm) {
+        const bsd_gapm *g = f->gm;
+        size_t glo = 0, ghi = g->ngaps;
+        while (ghi - glo > 1) {
+            size_t mid = glo + (ghi - glo) / 2;
+            if (g->gs[mid] <= at) glo = mid;
+            else ghi = mid;
+        }
+        int64_t l = 0, gp = 0;
+        if (g->ngaps && at >= g->gs[glo]) {
+            int64_t q = g->base[glo] + (at - g->gs[glo]);
+            if (q < g->base[glo + 1]) {
+                l = g->len[q];
+                gp = g->pos[q];
+            }
+        }
+        if (l > plen) l = plen;
+        if (al >= BSD_QGRAM && al >= l) {
+            *pos = ap;
+            return al;
+        }
+        if (l < BSD_QGRAM) return 0;
+        *pos = gp;
+        return l;
     }
     if (!f->sa) return 0;
     int64_t cp, l = bsd_sa_find(f->sa, p, plen, &cp);

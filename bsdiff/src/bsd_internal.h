@@ -77,9 +77,29 @@ void bsd_block_prefetch(const bsd_old *o, const unsigned char *p);
 /* What the scan searches: exact anchors from the block pre-match, and a suffix array over
  * either all of old or only the parts of old no anchor covers (concatenated; part k holds
  * old[part_r[k], part_r[k] + part_len[k]) at text offset part_c[k]). */
+/* Matches for the bytes of new that no long anchor covers, found without a suffix array: the
+ * longest match into all of old (within the limits in bsd_index.c) of every such position.
+ * Gap k starts at gs[k]; its positions are numbered from base[k]. */
+typedef struct bsd_gapm {
+    size_t ngaps;
+    int64_t *gs;    /* start in new of each gap */
+    int64_t *base;  /* ngaps + 1 entries: number of the first position of each gap */
+    int64_t *pos;   /* old position of the match of each gap position */
+    int32_t *len;   /* its length (0: none of at least BSD_QGRAM) */
+    int64_t count;  /* gap positions */
+} bsd_gapm;
+/* Gap positions of new[0, m) given the anchors (the work and memory the gap matcher needs). */
+int64_t bsd_gap_count(const bsd_seg *anc, size_t nanc, int64_t m);
+/* Builds g: one pass over old. 0, or -1 out of memory. */
+int bsd_gapm_build(bsd_gapm *g, const bsd_old *o, const unsigned char *nw, int64_t m,
+                   const bsd_seg *anc, size_t nanc);
+void bsd_gapm_free(bsd_gapm *g);
+uint64_t bsd_gapm_bytes(int64_t count, size_t nanc);
+
 typedef struct bsd_finder {
     const bsd_old *o;
-    const bsd_sa *sa;     /* NULL: anchors only */
+    const bsd_gapm *gm;   /* non-NULL: gap matches instead of a suffix array */
+    const bsd_sa *sa;     /* NULL: anchors only (or gap matches) */
     const int64_t *part_c, *part_r, *part_len;
     size_t nparts;        /* 0: sa is over all of old */
     const struct bsd_seg *anc;
