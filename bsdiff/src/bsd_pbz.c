@@ -3,7 +3,7 @@
  *
  * How: the input is cut into pieces exactly where a sequential libbz2 compressor would end a
  * block (its run-length stage is replayed to count block symbols), plus a cut every
- * PIECE_MAX input bytes so that runs of zeros still spread over the workers. Each piece is
+ * PIECE_MAX input bytes so that a long run of zeros cannot hold unbounded memory. Each piece is
  * compressed alone as a one-block stream; the blocks are then concatenated bit by bit between
  * one stream header and one end-of-stream mark with the combined CRC. Cut points depend only
  * on the data and the level, never on the thread count. */
@@ -158,7 +158,7 @@ void bsd_spill_free(bsd_spill *s) {
 
 /* ---------------- parallel single-stream bzip2 ---------------- */
 
-#define PIECE_MAX ((size_t)8 << 20)
+#define PIECE_MAX ((size_t)16 << 20)
 
 typedef struct pbz_piece {
     bsd_job job;
