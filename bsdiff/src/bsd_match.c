@@ -428,6 +428,9 @@ static int64_t lit_cost(const unsigned char *nw, int64_t n, int64_t dflt) {
     return sq * 256.0 < (double)n * (double)n * 1.05 ? 16 : dflt;
 }
 
+#define FEW_LIT 1024
+#define FIRST_LIT_COST 320
+
 /* Estimated patch bytes (1/16 units) of segments v[0, k) covering new[cs, ce). */
 static int64_t seg_cost(const bsd_old *o, const unsigned char *nw_all, int64_t cs, int64_t ce,
                         const bsd_seg *v, size_t k, const bsd_scan_params *prm, int64_t c_lit) {
@@ -438,7 +441,11 @@ static int64_t seg_cost(const bsd_old *o, const unsigned char *nw_all, int64_t c
         c += prm->c_cmd + mm * prm->c_mis + (v[i].len - mm) * prm->c_match;
         covered += v[i].len;
     }
-    return c + (ce - cs - covered) * c_lit;
+    int64_t lit = ce - cs - covered;
+    /* A few literal bytes cost far more than many do per byte: the first ones start the extra
+     * stream's Huffman tables. This is what lets near-identical pairs end with no literals. */
+    int64_t few = lit < FEW_LIT ? lit : FEW_LIT;
+    return c + lit * c_lit + few * (16 - c_lit) + (lit ? FIRST_LIT_COST : 0);
 }
 
 /* Runs both matchers over the chunk and keeps the segments with the lower estimated cost: the
