@@ -238,10 +238,13 @@ static int64_t map_part(const bsd_finder *f, int64_t *cp, int64_t l) {
  * often match somewhere in old, including inside regions anchors already use, which a suffix
  * array over the uncovered parts of old cannot see. Instead of sorting, the 8-grams of the
  * uncovered positions of new go into a small hash table and one pass over old looks every
- * 8-gram of old up in it. Work is bounded: each gap position examines at most GAP_TRIES
- * candidates, each compare stops at GAP_MAXLEN bytes, and equal 8-grams of new share a table
- * entry whose list drops positions once they are done. */
+ * 8-gram of old up in it. Work is bounded: each gap position examines at most GAP_TRIES_MAX
+ * candidates (common 8-grams of text need many to find the longest match), and only GAP_TRIES
+ * once GAP_WORK bytes have been compared in all; each compare stops at GAP_MAXLEN bytes, and
+ * equal 8-grams of new share a table entry whose list drops positions once they are done. */
 #define GAP_TRIES 48
+#define GAP_TRIES_MAX 65535
+#define GAP_WORK ((int64_t)1 << 24)
 #define GAP_MAXLEN 65536
 #define GAP_DERIVE 32
 
@@ -300,7 +303,8 @@ int bsd_gapm_build(bsd_gapm *g, const bsd_old *o, const unsigned char *nw, int64
     g->len = calloc((size_t)(cnt ? cnt : 1), sizeof(int32_t));
     int64_t *npos = malloc((size_t)(cnt ? cnt : 1) * sizeof(int64_t));
     uint32_t *next = malloc((size_t)(cnt ? cnt : 1) * sizeof(uint32_t));
-    unsigned char *tries = calloc((size_t)(cnt ? cnt : 1), 1);
+    uint16_t *tries = calloc((size_t)(cnt ? cnt : 1), sizeof(uint16_t));
+    int64_t max_tries = GAP_TRIES_MAX, work = 0;
     size_t slots = 1024;
     while (slots < 2 * (size_t)cnt) slots *= 2;
     unsigned lg = 0;
@@ -367,7 +371,9 @@ int bsd_gapm_build(bsd_gapm *g, const bsd_old *o, const unsigned char *nw, int64
                 g->len[q] = (int32_t)l;
                 g->pos[q] = j;
             }
-            if (++tries[q] >= GAP_TRIES || l >= lim) *link = next[q]; /* done: unlink */
+            work += l;
+            if (work > GAP_WORK) max_tries = GAP_TRIES;
+            if (++tries[q] >= max_tries || l >= lim) *link = next[q]; /* done: unlink */
             else link = &next[q];
         }
     }
