@@ -27,6 +27,10 @@ void bsd_seglist_free(bsd_seglist *l) {
  * not a better alignment, the scan skips half of that match instead of re-searching byte by
  * byte. This is what keeps periodic data and long runs linear. */
 #define STUCK_LEN 32
+/* Chunk start: window scored around it, probes before it and their spacing. */
+#define START_WIN 2048
+#define START_PROBES 8
+#define START_STEP 1024
 #define STUCK_MAX 16
 
 /* Classic bsdiff extension: the longest prefix of a region in which at least half the bytes
@@ -85,13 +89,35 @@ int bsd_scan_chunk(const bsd_finder *f, const unsigned char *nw_all, int64_t cs,
     int64_t gain = prm->min_gain;
 
     if (cs > 0 && n > 0) {
-        /* A chunk after the first starts from the alignment of its first long match instead of
-         * old position 0; this depends only on the data, so every split of the work agrees. */
-        int64_t p0;
-        if (bsd_find(f, cs, nw, n, &p0) > 0) {
-            lastpos = p0;
-            lastoffset = p0;
+        /* A chunk after the first starts from the alignment a scan of all of new would most
+         * likely carry into it: of the identity, the first long match of the chunk, and the
+         * long matches found shortly before it, the one under which the bytes around the chunk
+         * start agree most (a long approximate alignment, such as a table of relocated
+         * pointers, is otherwise lost at every chunk start). This depends only on the data, so
+         * every split of the work agrees. */
+        int64_t best_d = 0, best_s = -1;
+        int64_t wlo = cs - START_WIN, whi = cs + START_WIN;
+        if (wlo < 0) wlo = 0;
+        if (whi > ce) whi = ce;
+        for (int k = -1; k <= START_PROBES; k++) {
+            int64_t d, p, at = cs - (k > 0 ? (int64_t)k * START_STEP : 0);
+            if (k < 0) {
+                d = 0;
+            } else {
+                if (at < 0) break;
+                if (bsd_find(f, at, nw_all + at, ce - at, &p) <= 0) continue;
+                d = p - at;
+            }
+            int64_t sc = 0;
+            for (int64_t i = wlo; i < whi; i++)
+                sc += i + d >= 0 && i + d < oldsize && old[i + d] == nw_all[i];
+            if (sc > best_s) {
+                best_s = sc;
+                best_d = d;
+            }
         }
+        lastpos = cs + best_d; /* old position of chunk position 0 */
+        lastoffset = cs + best_d;
     }
 #define MATCHES(i) ((i) + lastoffset >= 0 && (i) + lastoffset < oldsize && old[(i) + lastoffset] == nw[i])
     while (scan < n) {
@@ -429,6 +455,7 @@ static int64_t lit_cost(const unsigned char *nw, int64_t n, int64_t dflt) {
 }
 
 #define FEW_LIT 1024
+#define CHOOSE_MIS 4
 #define FIRST_LIT_COST 320
 
 /* Estimated patch bytes (1/16 units) of segments v[0, k) covering new[cs, ce). */
@@ -462,8 +489,13 @@ int bsd_scan_best(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, 
         bsd_seglist_free(&a);
         return -1;
     }
-    if (seg_cost(f->o, nw_all, cs, ce, a.v, a.n, &p2, p2.c_lit) <
-        seg_cost(f->o, nw_all, cs, ce, out->v, out->n, &p2, p2.c_lit)) {
+    /* Mismatching diff bytes of a long approximate alignment (relocated pointers) repeat the
+     * same few deltas and compress far better than the cover matcher's estimate says: the
+     * choice prices them lower, except in compressed-looking data. */
+    bsd_scan_params p3 = p2;
+    if (p2.c_lit < 16) p3.c_mis = CHOOSE_MIS;
+    if (seg_cost(f->o, nw_all, cs, ce, a.v, a.n, &p3, p2.c_lit) <
+        seg_cost(f->o, nw_all, cs, ce, out->v, out->n, &p3, p2.c_lit)) {
         bsd_seglist t = *out;
         *out = a;
         a = t;
