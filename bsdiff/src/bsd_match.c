@@ -33,6 +33,37 @@ void bsd_seglist_free(bsd_seglist *l) {
 #define START_STEP 1024
 #define STUCK_MAX 16
 
+/* Mismatches of nw[a, b) against old[a+d, ...): bytes outside old count as mismatches. */
+static int64_t count_mism(const unsigned char *old, int64_t oldsize, const unsigned char *nw,
+                          int64_t a, int64_t b, int64_t d) {
+    int64_t mism = 0;
+    if (a + d < 0) {
+        int64_t k = -d - a;
+        if (k > b - a) k = b - a;
+        mism += k;
+        a += k;
+    }
+    int64_t lim = oldsize - d;
+    if (b > lim) {
+        int64_t k = b - (a > lim ? a : lim);
+        mism += k;
+        b -= k;
+    }
+    int64_t i = a;
+    for (; i + 8 <= b; i += 8) {
+        uint64_t x = bsd_load64(nw + i) ^ bsd_load64(old + i + d);
+        /* one bit per non-zero byte */
+        x |= x >> 4;
+        x |= x >> 2;
+        x |= x >> 1;
+        /* sum of the eight flag bits by multiplication: no libgcc popcount call on baseline
+         * x86-64 */
+        mism += (int64_t)(((x & 0x0101010101010101ull) * 0x0101010101010101ull) >> 56);
+    }
+    for (; i < b; i++) mism += nw[i] != old[i + d];
+    return mism;
+}
+
 /* Classic bsdiff extension: the longest prefix of a region in which at least half the bytes
  * agree (forward from the previous match), the same backward from the next match, and the best
  * split point when the two overlap. Returns lenf and lenb through pointers. */
@@ -125,8 +156,11 @@ int bsd_scan_chunk(const bsd_finder *f, const unsigned char *nw_all, int64_t cs,
         int stuck = 0;
         for (scsc = scan += len; scan < n; scan++) {
             len = bsd_find(f, cs + scan, nw + scan, n - scan, &pos);
-            for (; scsc < scan + len; scsc++)
-                if (MATCHES(scsc)) oldscore++;
+            if (scsc < scan + len) {
+                oldscore += scan + len - scsc - count_mism(old, oldsize, nw, scsc, scan + len,
+                                                           lastoffset);
+                scsc = scan + len;
+            }
             if ((len == oldscore && len != 0) || len > oldscore + gain) break;
             if (MATCHES(scan)) oldscore--;
             if (len >= STUCK_LEN && ++stuck >= STUCK_MAX) {
@@ -222,35 +256,6 @@ int bsd_prematch(const bsd_old *o, const unsigned char *nw, int64_t m, bsd_segli
 typedef struct cover {
     int64_t s, d, len; /* new[s, s+len) == old[s+d, s+d+len), chunk-relative s */
 } cover;
-
-/* Mismatches of nw[a, b) against old[a+d, ...): bytes outside old count as mismatches. */
-static int64_t count_mism(const unsigned char *old, int64_t oldsize, const unsigned char *nw,
-                          int64_t a, int64_t b, int64_t d) {
-    int64_t mism = 0;
-    if (a + d < 0) {
-        int64_t k = -d - a;
-        if (k > b - a) k = b - a;
-        mism += k;
-        a += k;
-    }
-    int64_t lim = oldsize - d;
-    if (b > lim) {
-        int64_t k = b - (a > lim ? a : lim);
-        mism += k;
-        b -= k;
-    }
-    int64_t i = a;
-    for (; i + 8 <= b; i += 8) {
-        uint64_t x = bsd_load64(nw + i) ^ bsd_load64(old + i + d);
-        /* one bit per non-zero byte */
-        x |= x >> 4;
-        x |= x >> 2;
-        x |= x >> 1;
-        mism += __builtin_popcountll(x & 0x0101010101010101ull);
-    }
-    for (; i < b; i++) mism += nw[i] != old[i + d];
-    return mism;
-}
 
 static int cover_push(cover **v, size_t *n, size_t *cap, cover c) {
     if (*n == *cap) {
