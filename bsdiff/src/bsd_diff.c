@@ -200,6 +200,91 @@ bsd_error bsd_old_build_index(bsd_ctx *ctx, bsd_old *o) {
     return ensure_index(ctx, o, 0);
 }
 
+typedef struct membuf {
+    unsigned char *p;
+    size_t len, cap;
+} membuf;
+
+static int mem_write(void *opaque, const void *buf, size_t len) {
+    membuf *b = opaque;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + len) cap *= 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (!p) return -1;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, buf, len);
+    b->len += len;
+    return 0;
+}
+
+/* Writes a whole patch made of segs into b (the single-chunk path, which compares two). */
+static bsd_error write_to_mem(const bsd_write_cfg *wc0, const bsd_seglist *segs, membuf *b,
+                              bsd_stats *st, char *err, size_t errlen) {
+    bsd_write_cfg wc = *wc0;
+    bsd_sink sk = {b, mem_write};
+    wc.sink = &sk;
+    bsd_writer *w = NULL;
+    bsd_error e = bsd_writer_open(&w, &wc, err, errlen);
+    if (!e) e = bsd_writer_segments(w, segs->v, segs->n, err, errlen);
+    if (!e) e = bsd_writer_finish(w, err, errlen);
+    if (!e) {
+        double csec;
+        bsd_writer_stats(w, &st->patch_size, &st->commands, &st->diff_bytes, &st->extra_bytes,
+                         &csec);
+        st->compress_seconds = csec;
+    }
+    bsd_writer_free(w);
+    return e;
+}
+
+/* When new is one chunk, both matchers' results are written out in full and the smaller patch
+ * is kept: the estimate that picks between them per chunk is least reliable on small and
+ * near-identical inputs, where the compressor's fixed costs dominate, and writing twice is
+ * cheap there. */
+static bsd_error diff_small(bsd_ctx *ctx, const bsd_finder *fd, const unsigned char *nw,
+                            int64_t m, const bsd_scan_params *prm, const bsd_write_cfg *wc,
+                            char *err, size_t errlen) {
+    bsd_seglist a = {0}, b = {0};
+    membuf pa = {0}, pb = {0};
+    bsd_stats sa = ctx->stats, sb = ctx->stats;
+    bsd_error e = BSD_OK;
+    double t0 = bsd_now();
+    if (bsd_scan_both(fd, nw, 0, m, prm, &a, &b)) {
+        e = BSD_E_NOMEM;
+        snprintf(err, errlen, "out of memory in the matcher");
+        goto out;
+    }
+    double t1 = bsd_now();
+    ctx->stats.scan_seconds = t1 - t0;
+    e = write_to_mem(wc, &a, &pa, &sa, err, errlen);
+    if (!e && (a.n != b.n || (a.n && memcmp(a.v, b.v, a.n * sizeof *a.v))))
+        e = write_to_mem(wc, &b, &pb, &sb, err, errlen);
+    if (e) goto out;
+    membuf *win = &pa;
+    if (pb.p && pb.len < pa.len) {
+        win = &pb;
+        sa = sb;
+    }
+    ctx->stats.patch_size = sa.patch_size;
+    ctx->stats.commands = sa.commands;
+    ctx->stats.diff_bytes = sa.diff_bytes;
+    ctx->stats.extra_bytes = sa.extra_bytes;
+    if (win->len && wc->sink->write(wc->sink->opaque, win->p, win->len)) {
+        e = BSD_E_WRITE;
+        snprintf(err, errlen, "the output callback failed");
+    }
+    ctx->stats.compress_seconds = bsd_now() - t1;
+out:
+    bsd_seglist_free(&a);
+    bsd_seglist_free(&b);
+    free(pa.p);
+    free(pb.p);
+    return e;
+}
+
 /* ---------------- diff ---------------- */
 
 typedef struct chunk_job {
@@ -338,6 +423,25 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
     return BSD_OK;
 }
 
+static bsd_scan_params scan_params(int bsdiff40) {
+    bsd_scan_params prm = {
+        .min_gain = bsdiff40 ? GAIN_BSDIFF40 : GAIN_BSDELTA,
+        .trust = 32,
+        .margin = 8,
+        .min_cover = BSD_QGRAM,
+        .stride_max = 8,
+        .window = 16,
+        .max_merge = 4096,
+        .c_cmd = 160, /* a BSDIFF40 command compresses to 3-5 bytes, plus the break */
+        .c_lit = 7,   /* literal bytes of code and text compress to about half a byte */
+        .c_mis = 16,
+        .c_match = 1,
+        .ext_match = 1,
+        .ext_mism = 1,
+    };
+    return prm;
+}
+
 bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_size,
                    const bsd_sink *out) {
     if (!ctx) return BSD_E_MISUSE;
@@ -432,6 +536,11 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
     ctx->stats.fast_path = fd.sa != &o->full;
     double t_scan = bsd_now();
 
+    if (nchunks == 1) {
+        bsd_scan_params prm1 = scan_params(bsdiff40);
+        e = diff_small(ctx, &fd, nw, m, &prm1, &wc, err, sizeof err);
+        goto done;
+    }
     e = bsd_writer_open(&w, &wc, err, sizeof err);
     if (e) goto done;
     if (nchunks) {
@@ -441,21 +550,7 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
             snprintf(err, sizeof err, "out of memory");
             goto done;
         }
-        bsd_scan_params prm = {
-            .min_gain = bsdiff40 ? GAIN_BSDIFF40 : GAIN_BSDELTA,
-            .trust = 32,
-            .margin = 8,
-            .min_cover = BSD_QGRAM,
-            .stride_max = 8,
-            .window = 16,
-            .max_merge = 4096,
-            .c_cmd = 160, /* a BSDIFF40 command compresses to 3-5 bytes, plus the break */
-            .c_lit = 7,   /* literal bytes of code and text compress to about half a byte */
-            .c_mis = 16,
-            .c_match = 1,
-            .ext_match = 1,
-            .ext_mism = 1,
-        };
+        bsd_scan_params prm = scan_params(bsdiff40);
         for (k = 0; k < nchunks; k++) {
             while (submitted < nchunks && submitted < k + (int64_t)window) {
                 chunk_job *c = &jobs[submitted];
@@ -521,26 +616,6 @@ done:
 }
 
 /* ---------------- convenience ---------------- */
-
-typedef struct membuf {
-    unsigned char *p;
-    size_t len, cap;
-} membuf;
-
-static int mem_write(void *opaque, const void *buf, size_t len) {
-    membuf *b = opaque;
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + len) cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (!p) return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, buf, len);
-    b->len += len;
-    return 0;
-}
 
 static int file_write(void *opaque, const void *buf, size_t len) {
     return fwrite(buf, 1, len, (FILE *)opaque) == len ? 0 : -1;

@@ -159,6 +159,9 @@ int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw, int64_t cs, in
 /* Both matchers over new[cs, ce); keeps the result with the lower estimated cost. */
 int bsd_scan_best(const bsd_finder *f, const unsigned char *nw, int64_t cs, int64_t ce,
                   const bsd_scan_params *prm, bsd_seglist *out);
+/* Both results: the estimated cheaper one in out, the other in alt (both appended to). */
+int bsd_scan_both(const bsd_finder *f, const unsigned char *nw, int64_t cs, int64_t ce,
+                  const bsd_scan_params *prm, bsd_seglist *out, bsd_seglist *alt);
 /* Block pre-match over all of new: exact anchors, sorted, not overlapping in new. Returns 1,
  * 0 when it gave up because new is mostly unlike old (anchors emptied), -1 out of memory. */
 int bsd_prematch(const bsd_old *o, const unsigned char *nw, int64_t m, bsd_seglist *anc);

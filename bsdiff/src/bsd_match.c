@@ -483,28 +483,31 @@ static int64_t seg_cost(const bsd_old *o, const unsigned char *nw_all, int64_t c
 /* Runs both matchers over the chunk and keeps the segments with the lower estimated cost: the
  * classic scan follows long approximate alignments (tables of relocated pointers) that the
  * cover matcher, which needs exact seeds, misses; the cover matcher wins elsewhere. */
-int bsd_scan_best(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, int64_t ce,
-                  const bsd_scan_params *prm, bsd_seglist *out) {
+int bsd_scan_both(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, int64_t ce,
+                  const bsd_scan_params *prm, bsd_seglist *out, bsd_seglist *alt) {
     bsd_scan_params p2 = *prm;
     p2.c_lit = lit_cost(nw_all + cs, ce - cs, prm->c_lit);
     if (p2.c_lit > prm->c_mis) p2.c_mis = p2.c_lit;
-    bsd_seglist a = {0};
     if (bsd_scan_chunk2(f, nw_all, cs, ce, &p2, out)) return -1;
-    if (bsd_scan_chunk(f, nw_all, cs, ce, prm, &a)) {
-        bsd_seglist_free(&a);
-        return -1;
-    }
+    if (bsd_scan_chunk(f, nw_all, cs, ce, prm, alt)) return -1;
     /* Mismatching diff bytes of a long approximate alignment (relocated pointers) repeat the
      * same few deltas and compress far better than the cover matcher's estimate says: the
      * choice prices them lower, except in compressed-looking data. */
     bsd_scan_params p3 = p2;
     if (p2.c_lit < 16) p3.c_mis = CHOOSE_MIS;
-    if (seg_cost(f->o, nw_all, cs, ce, a.v, a.n, &p3, p2.c_lit) <
+    if (seg_cost(f->o, nw_all, cs, ce, alt->v, alt->n, &p3, p2.c_lit) <
         seg_cost(f->o, nw_all, cs, ce, out->v, out->n, &p3, p2.c_lit)) {
         bsd_seglist t = *out;
-        *out = a;
-        a = t;
+        *out = *alt;
+        *alt = t;
     }
-    bsd_seglist_free(&a);
     return 0;
+}
+
+int bsd_scan_best(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, int64_t ce,
+                  const bsd_scan_params *prm, bsd_seglist *out) {
+    bsd_seglist a = {0};
+    int rc = bsd_scan_both(f, nw_all, cs, ce, prm, out, &a);
+    bsd_seglist_free(&a);
+    return rc;
 }
