@@ -483,8 +483,29 @@ static int64_t seg_cost(const bsd_old *o, const unsigned char *nw_all, int64_t c
 /* Runs both matchers over the chunk and keeps the segments with the lower estimated cost: the
  * classic scan follows long approximate alignments (tables of relocated pointers) that the
  * cover matcher, which needs exact seeds, misses; the cover matcher wins elsewhere. */
+/* The anchor holding all of new[cs, ce), or NULL. */
+static const bsd_seg *covering_anchor(const bsd_finder *f, int64_t cs, int64_t ce) {
+    size_t lo = 0, hi = f->nanc;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->anc[mid].newp + f->anc[mid].len <= cs) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < f->nanc && f->anc[lo].newp <= cs && f->anc[lo].newp + f->anc[lo].len >= ce)
+        return &f->anc[lo];
+    return NULL;
+}
+
 int bsd_scan_both(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, int64_t ce,
                   const bsd_scan_params *prm, bsd_seglist *out, bsd_seglist *alt) {
+    const bsd_seg *a = covering_anchor(f, cs, ce);
+    if (a) {
+        /* one exact match over the whole chunk: nothing to choose (near-identical inputs) */
+        int64_t oldp = a->oldp + (cs - a->newp);
+        if (bsd_seglist_push(out, cs, oldp, ce - cs) || bsd_seglist_push(alt, cs, oldp, ce - cs))
+            return -1;
+        return 0;
+    }
     bsd_scan_params p2 = *prm;
     p2.c_lit = lit_cost(nw_all + cs, ce - cs, prm->c_lit);
     if (p2.c_lit > prm->c_mis) p2.c_mis = p2.c_lit;
