@@ -306,6 +306,10 @@ static void chunk_run(void *arg) {
  * matches the restricted one cannot: always build it. */
 #define SMALL_OLD ((int64_t)4 << 20)
 
+/* Memory for settling a close choice by compression: a level-9 bzip2 compressor and the
+ * chunk's streams. */
+#define REAL_COST_MEM ((uint64_t)16 << 20)
+
 /* The gap matcher replaces the suffix array when at most 1/GAP_MAX_SHARE of new (and at most
  * GAP_MAX_COUNT positions) lies outside the anchors; its memory is then well below the
  * suffix array's. */
@@ -503,6 +507,16 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
         return e;
     }
 
+    /* Room left under the 5 x old + new + 64 MiB peak for compressing candidates (it does not
+     * depend on the thread count: the patch must not either). */
+    pthread_mutex_t cost_lock;
+    int have_lock = 0;
+    if (ctx->stats.peak_estimate + REAL_COST_MEM <=
+        5 * (uint64_t)o->size + (uint64_t)m + ((uint64_t)64 << 20)) {
+        pthread_mutex_init(&cost_lock, NULL);
+        have_lock = 1;
+        fd.cost_lock = &cost_lock;
+    }
     int perr;
     bsd_pool *pool = bsd_pool_create(threads, &perr);
     if (perr) {
@@ -511,6 +525,7 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
         bsd_gapm_free(&gm);
         free(ptext);
         free(parts);
+        if (have_lock) pthread_mutex_destroy(&cost_lock);
         return fail(ctx, perr == 1 ? BSD_E_NOMEM : BSD_E_THREAD, "cannot start %u worker threads",
                     threads);
     }
@@ -610,6 +625,7 @@ done:
     bsd_gapm_free(&gm);
     free(ptext);
     free(parts);
+    if (have_lock) pthread_mutex_destroy(&cost_lock);
     if (e == BSD_E_CANCELLED) return fail(ctx, e, "cancelled by the progress callback");
     if (e) return fail(ctx, e, "%s", err);
     return BSD_OK;

@@ -104,6 +104,9 @@ typedef struct bsd_finder {
     size_t nparts;        /* 0: sa is over all of old */
     const struct bsd_seg *anc;
     size_t nanc;
+    /* non-NULL: the matcher may settle close choices by compressing both candidates, one
+     * chunk at a time under this lock (memory to spare for a bzip2 compressor) */
+    pthread_mutex_t *cost_lock;
 } bsd_finder;
 int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_t plen,
                  int64_t *pos);

@@ -3,6 +3,8 @@
  * near-identical inputs. */
 #include <stdlib.h>
 
+#include <bzlib.h>
+
 #include "bsd_internal.h"
 
 int bsd_seglist_push(bsd_seglist *l, int64_t newp, int64_t oldp, int64_t len) {
@@ -460,6 +462,8 @@ static int64_t lit_cost(const unsigned char *nw, int64_t n, int64_t dflt) {
 }
 
 #define FEW_LIT 1024
+/* Estimates within this many percent of each other are settled by compressing both. */
+#define REAL_COST_CLOSE 5
 #define CHOOSE_MIS 4
 #define FIRST_LIT_COST 320
 
@@ -480,9 +484,52 @@ static int64_t seg_cost(const bsd_old *o, const unsigned char *nw_all, int64_t c
     return c + lit * c_lit + few * (16 - c_lit) + (lit ? FIRST_LIT_COST : 0);
 }
 
-/* Runs both matchers over the chunk and keeps the segments with the lower estimated cost: the
- * classic scan follows long approximate alignments (tables of relocated pointers) that the
- * cover matcher, which needs exact seeds, misses; the cover matcher wins elsewhere. */
+static int64_t bz_size(const unsigned char *p, size_t n) {
+    if (!n) return 0;
+    unsigned int cap = (unsigned int)(n + n / 100 + 1024);
+    char *o = malloc(cap);
+    if (!o) return -1;
+    int rc = BZ2_bzBuffToBuffCompress(o, &cap, (char *)p, (unsigned int)n, 9, 0, 0);
+    free(o);
+    return rc == BZ_OK ? (int64_t)cap : -1;
+}
+
+/* Compressed size of new[cs, ce) written as the segments l: control, diff and extra bytes
+ * each compressed alone as in BSDIFF40 (1/16 byte units like seg_cost); -1 out of memory. */
+static int64_t real_cost(const bsd_old *o, const unsigned char *nw, int64_t cs, int64_t ce,
+                         const bsd_seglist *l) {
+    size_t n = (size_t)(ce - cs);
+    unsigned char *d = malloc(n ? n : 1), *x = malloc(n ? n : 1);
+    unsigned char *c = malloc((l->n + 1) * 24);
+    int64_t r = -1;
+    if (!d || !x || !c) goto out;
+    size_t dn = 0, xn = 0, cn = 0;
+    int64_t at = cs, prev_end_old = 0;
+    for (size_t i = 0; i <= l->n; i++) {
+        int64_t s = i < l->n ? l->v[i].newp : ce;
+        memcpy(x + xn, nw + at, (size_t)(s - at));
+        xn += (size_t)(s - at);
+        if (i == l->n) break;
+        const bsd_seg *g = &l->v[i];
+        for (int64_t k = 0; k < g->len; k++)
+            d[dn++] = (unsigned char)(nw[g->newp + k] - o->data[g->oldp + k]);
+        int64_t v3[3] = {g->len, 0, g->oldp - prev_end_old};
+        for (int q = 0; q < 3; q++) {
+            uint64_t u = v3[q] < 0 ? (uint64_t)(-v3[q]) | (1ull << 63) : (uint64_t)v3[q];
+            for (int b = 0; b < 8; b++) c[cn++] = (unsigned char)(u >> (8 * b));
+        }
+        prev_end_old = g->oldp + g->len;
+        at = g->newp + g->len;
+    }
+    int64_t a = bz_size(c, cn), b = bz_size(d, dn), e = bz_size(x, xn);
+    if (a >= 0 && b >= 0 && e >= 0) r = (a + b + e) * 16;
+out:
+    free(d);
+    free(x);
+    free(c);
+    return r;
+}
+
 /* The anchor holding all of new[cs, ce), or NULL. */
 static const bsd_seg *covering_anchor(const bsd_finder *f, int64_t cs, int64_t ce) {
     size_t lo = 0, hi = f->nanc;
@@ -496,6 +543,9 @@ static const bsd_seg *covering_anchor(const bsd_finder *f, int64_t cs, int64_t c
     return NULL;
 }
 
+/* Runs both matchers over the chunk and keeps the segments with the lower estimated cost: the
+ * classic scan follows long approximate alignments (tables of relocated pointers) that the
+ * cover matcher, which needs exact seeds, misses; the cover matcher wins elsewhere. */
 int bsd_scan_both(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, int64_t ce,
                   const bsd_scan_params *prm, bsd_seglist *out, bsd_seglist *alt) {
     const bsd_seg *a = covering_anchor(f, cs, ce);
@@ -516,8 +566,22 @@ int bsd_scan_both(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, 
      * choice prices them lower, except in compressed-looking data. */
     bsd_scan_params p3 = p2;
     if (p2.c_lit < 16) p3.c_mis = CHOOSE_MIS;
-    if (seg_cost(f->o, nw_all, cs, ce, alt->v, alt->n, &p3, p2.c_lit) <
-        seg_cost(f->o, nw_all, cs, ce, out->v, out->n, &p3, p2.c_lit)) {
+    int64_t ca = seg_cost(f->o, nw_all, cs, ce, alt->v, alt->n, &p3, p2.c_lit);
+    int64_t cb = seg_cost(f->o, nw_all, cs, ce, out->v, out->n, &p3, p2.c_lit);
+    int64_t lo = ca < cb ? ca : cb, gap = ca > cb ? ca - cb : cb - ca;
+    if (f->cost_lock && gap * 100 <= lo * REAL_COST_CLOSE &&
+        (alt->n != out->n || (alt->n && memcmp(alt->v, out->v, alt->n * sizeof *alt->v)))) {
+        /* too close to call: compress both (one at a time, which bounds the memory) */
+        pthread_mutex_lock(f->cost_lock);
+        int64_t ra = real_cost(f->o, nw_all, cs, ce, alt);
+        int64_t rb = real_cost(f->o, nw_all, cs, ce, out);
+        pthread_mutex_unlock(f->cost_lock);
+        if (ra >= 0 && rb >= 0) {
+            ca = ra;
+            cb = rb;
+        }
+    }
+    if (ca < cb) {
         bsd_seglist t = *out;
         *out = *alt;
         *alt = t;
