@@ -979,7 +979,7 @@ def targets_section(w, corpus, synth, adv):
     w("")
 
 
-def write_document(args, path, chart_path, meta, corpus, synth, adv, failures):
+def write_document(args, path, chart_path, meta, corpus, synth, adv, failures, pkgrel=None):
     tools = args.tools
     dlabels = {t[0]: t[1] for t in tools.diff}
     alabels = {t[0]: t[1] for t in tools.apply}
@@ -1157,6 +1157,21 @@ def write_document(args, path, chart_path, meta, corpus, synth, adv, failures):
 
     targets_section(w, corpus, synth, adv)
 
+    if pkgrel is not None:
+        w("## pkgtool release")
+        w("")
+        w("`bench/pkgtool_release_bench.sh --build BUILD` (issue 5's two figures): (a) the patch of a "
+          "release made from deflated zips, which pkgtool re-packs into canonical stored bundles, against "
+          "our bsdiff between the two stored zips of the same package (goal ≤ 2×) and between the "
+          "deflated zips themselves (what a tool without re-packing ships); (b) a release of a ~10 MB "
+          "bundle against 5 retained bundles (diff, verify by applying, write) against one bsdiff of "
+          "that size (goal ≤ 4×).")
+        w("")
+        w("```")
+        w(pkgrel.rstrip())
+        w("```")
+        w("")
+
     w("## Failures")
     w("")
     if failures:
@@ -1197,8 +1212,8 @@ def main():
                                                       "(default 300; --quick: 20)")
     ap.add_argument("--synth-sizes", help="sizes of the synthetic apply inputs (default 1M,10M,100M; "
                                           "--quick: 1M)")
-    ap.add_argument("--sections", default="corpus,micro,synthetic,adversarial",
-                    help="comma-separated subset of corpus,micro,synthetic,adversarial")
+    ap.add_argument("--sections", help="comma-separated subset of corpus,micro,synthetic,adversarial,"
+                                       "pkgtool (default: all; --quick: all but pkgtool)")
     ap.add_argument("--workdir", help="where patches and outputs are written (default: a directory "
                                       "in /dev/shm when it has room, else bench/out/work)")
     ap.add_argument("--keep", action="store_true", help="keep the work files of each case")
@@ -1211,9 +1226,11 @@ def main():
     args.adv_size = args.adv_size if args.adv_size is not None else (1 << 20 if q else 16 << 20)
     args.adv_timeout = args.adv_timeout if args.adv_timeout is not None else (20.0 if q else 300.0)
     args.synth_sizes = [parse_size(s) for s in (args.synth_sizes or ("1M" if q else "1M,10M,100M")).split(",")]
+    if args.sections is None:
+        args.sections = "corpus,micro,synthetic,adversarial" + ("" if q else ",pkgtool")
     sections = set(s.strip() for s in args.sections.split(",") if s.strip())
     args.micro = "micro" in sections
-    bad = sections - {"corpus", "micro", "synthetic", "adversarial"}
+    bad = sections - {"corpus", "micro", "synthetic", "adversarial", "pkgtool"}
     if bad:
         die(f"unknown section(s): {', '.join(sorted(bad))}")
     if args.runs < 1 or args.apply_runs < 1:
@@ -1277,6 +1294,15 @@ def main():
             items = synthetic_inputs(args, progress)
             synth = synthetic_apply(bench, items, args.apply_runs, args.timeout)
         adv = adversarial(bench, args) if "adversarial" in sections else None
+        pkgrel = None
+        if "pkgtool" in sections:
+            progress.log("pkgtool release figures: bench/pkgtool_release_bench.sh")
+            r = subprocess.run([str(ROOT / "bench" / "pkgtool_release_bench.sh"), "--build", str(build)],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                bench.failures.append(f"pkgtool_release_bench.sh failed: {r.stderr.strip()[-500:]}")
+            else:
+                pkgrel = r.stdout
 
         # Chart: patch size (% of new) against diff time, one marker per tool and case.
         pts = []
@@ -1303,7 +1329,7 @@ def main():
             "workfs": f"{work_root} ({fs})",
             "argv": "bench/run.sh " + " ".join(sys.argv[1:]),
         }
-        write_document(args, out, chart, meta, corpus, synth, adv, bench.failures)
+        write_document(args, out, chart, meta, corpus, synth, adv, bench.failures, pkgrel)
         progress.log(f"wrote {os.path.relpath(out, Path.cwd())}" + (f" and {os.path.relpath(chart, Path.cwd())}" if corpus else "")
                      + f" in {meta['elapsed']}")
         if bench.failures:

@@ -43,6 +43,7 @@ static void usage(FILE *f) {
 "  -v, --verbose    print stage timings (read, hash/pre-match, sort, scan, compress), the\n"
 "                   patch size and its ratio to newfile on stderr\n"
 "  -h, --help       this text\n"
+"  --version        print the version\n"
 "\n"
 "The patch is written to a temporary file beside patchfile and renamed into place only when\n"
 "complete; on any failure patchfile is left untouched. A progress line is shown on a terminal\n"
@@ -173,6 +174,10 @@ int main(int argc, char **argv) {
         }                                                                                      \
         val = argv[++i];                                                                       \
     } while (0)
+        if (!strcmp(a, "--version")) {
+            puts("bsdiff (bsdelta) 0.1.0");
+            return EXIT_OK;
+        }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return EXIT_OK;
