@@ -242,34 +242,24 @@ static bsp_error read_old(bsp_ctx *c, uint64_t off, size_t len) {
     return BSP_OK;
 }
 
-/* new = old[oldpos..] + diff, for n bytes of diff bytes at p (n <= BUF_SIZE). */
-static bsp_error emit_add(bsp_ctx *c, const unsigned char *diff, size_t n) {
+/* Appends n bytes to the new file through the output buffer: src itself (a copy), or, with
+ * add set, src + old[oldpos..] bytewise (an add; oldpos advances). The caller has checked
+ * every range. */
+static bsp_error emit(bsp_ctx *c, const unsigned char *src, size_t n, int add) {
     bsp_error e;
     while (n > 0) {
         size_t room = BUF_SIZE - c->nlen;
         size_t k = n < room ? n : room;
-        if ((e = read_old(c, c->oldpos, k)) != BSP_OK) return e;
         unsigned char *dst = c->nbuf + c->nlen;
-        const unsigned char *o = c->obuf;
-        for (size_t i = 0; i < k; i++) dst[i] = (unsigned char)(o[i] + diff[i]);
+        if (add) {
+            if ((e = read_old(c, c->oldpos, k)) != BSP_OK) return e;
+            const unsigned char *o = c->obuf;
+            for (size_t i = 0; i < k; i++) dst[i] = (unsigned char)(o[i] + src[i]);
+            c->oldpos += k;
+        } else {
+            memcpy(dst, src, k);
+        }
         XXH3_128bits_update(c->hash, dst, k);
-        c->nlen += k;
-        c->oldpos += k;
-        c->newpos += k;
-        diff += k;
-        n -= k;
-        if (c->nlen == BUF_SIZE && (e = flush_new(c)) != BSP_OK) return e;
-    }
-    return BSP_OK;
-}
-
-static bsp_error emit_copy(bsp_ctx *c, const unsigned char *src, size_t n) {
-    bsp_error e;
-    while (n > 0) {
-        size_t room = BUF_SIZE - c->nlen;
-        size_t k = n < room ? n : room;
-        memcpy(c->nbuf + c->nlen, src, k);
-        XXH3_128bits_update(c->hash, c->nbuf + c->nlen, k);
         c->nlen += k;
         c->newpos += k;
         src += k;
@@ -278,6 +268,9 @@ static bsp_error emit_copy(bsp_ctx *c, const unsigned char *src, size_t n) {
     }
     return BSP_OK;
 }
+
+static bsp_error emit_add(bsp_ctx *c, const unsigned char *diff, size_t n) { return emit(c, diff, n, 1); }
+static bsp_error emit_copy(bsp_ctx *c, const unsigned char *src, size_t n) { return emit(c, src, n, 0); }
 
 /* ---------------------------------------------------------------- BSDELTA segments */
 
