@@ -23,8 +23,10 @@ static void json_release(pkg_buf *b, const pkg_rel *r) {
 static void json_route(pkg_buf *b, const char *appdir, const pkg_index *ix, long from, size_t t,
                        int want_full) {
     const pkg_rel *r = &ix->rel[t];
-    int mandatory = 0;
-    for (size_t k = (size_t)(from + 1); k <= t; k++) mandatory |= ix->rel[k].mandatory;
+    long why_mandatory = -1; /* the newest mandatory release the client would skip or reach */
+    for (size_t k = (size_t)(from + 1); k <= t; k++)
+        if (ix->rel[k].mandatory) why_mandatory = (long)k;
+    int mandatory = why_mandatory >= 0;
     const pkg_patch_ref *p = NULL;
     const char *reason = NULL;
     if (want_full) reason = "full bundle requested";
@@ -56,6 +58,18 @@ static void json_route(pkg_buf *b, const char *appdir, const pkg_index *ix, long
     pkg_buf_json_str(b, r->message);
     pkg_buf_str(b, ", \"to\": ");
     json_release(b, r);
+    /* why the answer is mandatory: the release that made it so, with its message for the user */
+    pkg_buf_str(b, ", \"mandatory_release\": ");
+    if (why_mandatory < 0) {
+        pkg_buf_str(b, "null");
+    } else {
+        const pkg_rel *m = &ix->rel[why_mandatory];
+        pkg_buf_str(b, "{\"label\": ");
+        pkg_buf_json_str(b, m->label);
+        pkg_buf_str(b, ", \"message\": ");
+        pkg_buf_json_str(b, m->message);
+        pkg_buf_str(b, "}");
+    }
 }
 
 pkg_error pkg_check(pkg_ctx *ctx, const char *store, const char *app, const char *from_id,

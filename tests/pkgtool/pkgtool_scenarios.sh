@@ -115,8 +115,11 @@ release "$M" v3 "$SAMPLE/v3"
 S=$M
 check_json "$id_v1"
 expect_eq "$(jget "$J" action)/$(jget "$J" mandatory)" patch/true "v1 skipping mandatory v2: mandatory"
+MR=$(jafter "$J" mandatory_release)
+expect_eq "$(jget "$MR" label)/$(jget "$MR" message)" "v2/security fix" "v1: the answer names the mandatory release and its message"
 check_json "$id_v2"
 expect_eq "$(jget "$J" action)/$(jget "$J" mandatory)" patch/false "v2 (already has the mandatory one): not mandatory"
+expect_eq "$(jafter "$J" mandatory_release | cut -c1-4)" null "v2: no mandatory release named"
 check_json "$unknown"
 expect_eq "$(jget "$J" action)" full "unknown id with a mandatory release: full"
 
