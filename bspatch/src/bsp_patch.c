@@ -648,23 +648,27 @@ static bsp_error blk_open(bsp_ctx *c, bz_block *b, const char *name, uint64_t po
     return BSP_OK;
 }
 
-/* Reads exactly n bytes (n may be 0 to probe) from a block's stream into dst. With n == 0,
- * runs the decoder once to learn whether the stream is at its end. */
+/* Gives the block's decoder its next input from the patch when it has used up the last. */
+static bsp_error blk_refill(bsp_ctx *c, const bsp_source *patch, bz_block *b) {
+    if (b->bz.avail_in != 0 || b->pos >= b->end) return BSP_OK;
+    uint64_t left = b->end - b->pos;
+    size_t k = left < BZ_IN_SIZE ? (size_t)left : BZ_IN_SIZE;
+    if (patch->read_at(patch->opaque, b->pos, b->in, k) != 0)
+        return fail(c, BSP_E_READ_PATCH, "cannot read the patch at offset %llu", (unsigned long long)b->pos);
+    b->pos += k;
+    c->stats.patch_bytes += k;
+    b->bz.next_in = (char *)b->in;
+    b->bz.avail_in = (unsigned)k;
+    return BSP_OK;
+}
+
+/* Reads exactly n bytes from a block's stream into dst. */
 static bsp_error blk_read(bsp_ctx *c, const bsp_source *patch, bz_block *b, unsigned char *dst, size_t n) {
     while (n > 0) {
         if (b->ended)
             return fail(c, BSP_E_TRUNCATED, "the %s block ends before the data a command needs", b->name);
-        if (b->bz.avail_in == 0 && b->pos < b->end) {
-            uint64_t left = b->end - b->pos;
-            size_t k = left < BZ_IN_SIZE ? (size_t)left : BZ_IN_SIZE;
-            if (patch->read_at(patch->opaque, b->pos, b->in, k) != 0)
-                return fail(c, BSP_E_READ_PATCH, "cannot read the patch at offset %llu",
-                            (unsigned long long)b->pos);
-            b->pos += k;
-            c->stats.patch_bytes += k;
-            b->bz.next_in = (char *)b->in;
-            b->bz.avail_in = (unsigned)k;
-        }
+        bsp_error e = blk_refill(c, patch, b);
+        if (e) return e;
         unsigned want = n > 0x40000000u ? 0x40000000u : (unsigned)n;
         b->bz.next_out = (char *)dst;
         b->bz.avail_out = want;
@@ -687,16 +691,8 @@ static bsp_error blk_read(bsp_ctx *c, const bsp_source *patch, bz_block *b, unsi
 static bsp_error blk_finish(bsp_ctx *c, const bsp_source *patch, bz_block *b) {
     unsigned char probe;
     while (!b->ended) {
-        if (b->bz.avail_in == 0 && b->pos < b->end) {
-            uint64_t left = b->end - b->pos;
-            size_t k = left < BZ_IN_SIZE ? (size_t)left : BZ_IN_SIZE;
-            if (patch->read_at(patch->opaque, b->pos, b->in, k) != 0)
-                return fail(c, BSP_E_READ_PATCH, "cannot read the patch at offset %llu",
-                            (unsigned long long)b->pos);
-            b->pos += k;
-            b->bz.next_in = (char *)b->in;
-            b->bz.avail_in = (unsigned)k;
-        }
+        bsp_error e = blk_refill(c, patch, b);
+        if (e) return e;
         b->bz.next_out = (char *)&probe;
         b->bz.avail_out = 1;
         int r = BZ2_bzDecompress(&b->bz);
