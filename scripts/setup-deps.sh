@@ -4,11 +4,11 @@
 set -euo pipefail
 what=${1:-test}
 pkgs=(build-essential cmake pkg-config bzip2 libbz2-dev libdivsufsort-dev libxxhash-dev
-      libarchive-dev libssl-dev libzstd-dev libcjson-dev)
+      libarchive-dev libssl-dev libzstd-dev libcjson-dev libcurl4-openssl-dev)
 case "$what" in
   build) ;;
-  test) pkgs+=(bsdiff clang libclang-rt-14-dev zip unzip) ;;
-  bench|all) pkgs+=(bsdiff clang libclang-rt-14-dev zip unzip xdelta3 zstd time python3) ;;
+  test) pkgs+=(bsdiff clang libclang-rt-14-dev zip unzip nginx-light python3 curl) ;;
+  bench|all) pkgs+=(bsdiff clang libclang-rt-14-dev zip unzip nginx-light python3 curl xdelta3 zstd time python3) ;;
   *) echo "setup-deps.sh: unknown set '$what' (build, test, bench, all)" >&2; exit 1 ;;
 esac
 missing=()
