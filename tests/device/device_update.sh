@@ -1,0 +1,164 @@
+# device_update.sh - pkgtool update over HTTP (nginx) from v1, from v2, from an unknown bundle
+# and when up to date: the route taken (patch or full, in --json and in what nginx served),
+# the install layout and state.json of docs/DEVICE.md, status; --full, a local store
+# directory, native_update, and the input/network errors.
+. "$(dirname "$0")/device_testlib.sh"
+
+for v in v1 v2 v3; do
+    eval "id_$v=\$(pack_id \"\$SAMPLE/$v\" $v.zip)"
+done
+cp -r "$SAMPLE/v1" other
+echo "a build the store never saw" >other/extra.txt
+id_other=$(pack_id other other.zip)
+check "each bundle has an id" test -n "$id_v1" -a -n "$id_v2" -a -n "$id_v3" -a -n "$id_other"
+
+S=$T/store
+release "$S" 1.0 "$SAMPLE/v1"
+release "$S" 2.0 "$SAMPLE/v2"
+release "$S" 3.0 "$SAMPLE/v3"
+serve_store "$S"
+index_version=$(jv "$(cat "$S/$APP/index.json")" version)
+
+# ---- install of the shipped bundle
+run "$PKGTOOL" install --install-dir "$T/fresh/D" v1.zip
+expect_rc 0 "install into a directory that does not exist yet"
+installed "$T/fresh/D" "$id_v1" "$SAMPLE/v1" "install v1"
+expect_eq "$(sv "$T/fresh/D" schema)/$(sv "$T/fresh/D" previous)/$(sv "$T/fresh/D" rejected)" "1/null/[]" \
+    "install: state.json schema 1, no previous, nothing rejected"
+check "install: no stray files" no_stray "$T/fresh/D"
+
+# ---- from v1: the patch v1 -> v3
+D=$T/d1
+device_init "$D" v1.zip
+mark_logs
+dev_update "$D" --json
+expect_rc 0 "update from v1"
+expect_eq "$(update_method "$OUT")" patch "update from v1: --json says patch"
+expect_eq "$(fetched "patches/$id_v1-$id_v3.bsdelta")/$(fetched bundles/)" 1/0 \
+    "update from v1: nginx served the patch v1->v3 once and no bundle"
+expect_eq "$(fetched index.json)" 1 "update from v1: nginx served the index"
+says "$ERR$OUT" "unverified|not verified|unsigned|no signature|without.*trust|not signed" \
+    "update without --trust warns that the index is unverified"
+installed "$D" "$id_v3" "$SAMPLE/v3" "update from v1"
+versions_are "$D" "$id_v3" "$id_v1"
+check "update from v1: tmp/ is empty" tmp_clean "$D"
+check "update from v1: no stray files" no_stray "$D"
+expect_eq "$(sv "$D" schema)/$(sv "$D" app)/$(sv "$D" index_version)" "1/$APP/$index_version" \
+    "update from v1: state.json schema, app, index_version"
+expect_eq "$(sv "$D" current.label)/$(sv "$D" previous.id)/$(sv "$D" previous.label)" "3.0/$id_v1/1.0" \
+    "update from v1: state.json current label, previous"
+expect_eq "$(sv "$D" pending)/$(sv "$D" started)/$(sv "$D" rejected)" "true/0/[]" \
+    "update from v1: state.json pending, started, rejected"
+run "$PKGTOOL" status --install-dir "$D" --json
+expect_rc 0 "status --json"
+expect_eq "$(jv "$OUT" current.id)/$(jv "$OUT" current.label)" "$id_v3/3.0" "status --json: current"
+expect_eq "$(jv "$OUT" previous.id)/$(jv "$OUT" previous.label)" "$id_v1/1.0" "status --json: previous"
+expect_eq "$(jv "$OUT" pending)" true "status --json: pending"
+run "$PKGTOOL" status --install-dir "$D"
+expect_rc 0 "status"
+expect_in "$OUT" "3.0" "status names the current label"
+expect_in "$OUT" "1.0" "status names the previous label"
+expect_eq "$(started_dir "$D")" "$(realpath "$D/versions/$id_v3")" "start runs the new version"
+
+# ---- from v2: the patch v2 -> v3
+D=$T/d2
+device_init "$D" v2.zip
+mark_logs
+dev_update "$D" --json
+expect_rc 0 "update from v2"
+expect_eq "$(update_method "$OUT")" patch "update from v2: --json says patch"
+expect_eq "$(fetched "patches/$id_v2-$id_v3.bsdelta")/$(fetched bundles/)" 1/0 \
+    "update from v2: nginx served the patch v2->v3 and no bundle"
+installed "$D" "$id_v3" "$SAMPLE/v3" "update from v2"
+versions_are "$D" "$id_v3" "$id_v2"
+expect_eq "$(sv "$D" previous.id)/$(sv "$D" pending)" "$id_v2/true" "update from v2: previous, pending"
+check "update from v2: tmp/ is empty" tmp_clean "$D"
+
+# ---- from a bundle the store does not know: the full bundle
+D=$T/d3
+device_init "$D" other.zip
+installed "$D" "$id_other" other "install of an unknown bundle"
+mark_logs
+dev_update "$D" --json
+expect_rc 0 "update from an unknown bundle"
+expect_eq "$(update_method "$OUT")" full "update from an unknown bundle: --json says full"
+expect_eq "$(fetched "bundles/$id_v3.zip")/$(fetched patches/)" 1/0 \
+    "update from an unknown bundle: nginx served the v3 bundle and no patch"
+installed "$D" "$id_v3" "$SAMPLE/v3" "update from an unknown bundle"
+versions_are "$D" "$id_v3" "$id_other"
+expect_eq "$(sv "$D" previous.id)" "$id_other" "update from an unknown bundle: previous"
+check "update from an unknown bundle: tmp/ is empty" tmp_clean "$D"
+check "update from an unknown bundle: no stray files" no_stray "$D"
+
+# ---- up to date: nothing fetched but the index, nothing changed
+D=$T/d4
+device_init "$D" v3.zip
+cp "$D/state.json" state-before.json
+mark_logs
+dev_update "$D" --json
+expect_rc 0 "update when up to date"
+expect_eq "$(fetched patches/)/$(fetched bundles/)" 0/0 "up to date: no patch or bundle fetched"
+case $(update_method "$OUT") in patch | full) fail "up to date: --json names a download: $OUT" ;; *) ok ;; esac
+says "$(jv "$OUT" result)" "none|up.to.date|current" "up to date: --json result says nothing to do"
+installed "$D" "$id_v3" "$SAMPLE/v3" "up to date"
+expect_eq "$(sv "$D" pending)/$(sv "$D" previous)" "false/null" "up to date: state unchanged"
+versions_are "$D" "$id_v3"
+
+# ---- --full from v1
+D=$T/d5
+device_init "$D" v1.zip
+mark_logs
+dev_update "$D" --full --json
+expect_rc 0 "update --full from v1"
+expect_eq "$(update_method "$OUT")" full "update --full: --json says full"
+expect_eq "$(fetched "bundles/$id_v3.zip")/$(fetched patches/)" 1/0 "update --full: the bundle, no patch"
+installed "$D" "$id_v3" "$SAMPLE/v3" "update --full"
+
+# ---- a local store directory instead of a URL
+D=$T/d6
+device_init "$D" v1.zip
+STORE_URL=$S dev_update "$D" --json
+expect_rc 0 "update from a store directory"
+expect_eq "$(update_method "$OUT")" patch "update from a store directory: patch"
+installed "$D" "$id_v3" "$SAMPLE/v3" "update from a store directory"
+
+# ---- errors leave the install as it is
+D=$T/d7
+device_init "$D" v1.zip
+APP=nosuchapp dev_update "$D"
+expect_rc 2 "update of an app the store does not have"
+installed "$D" "$id_v1" "$SAMPLE/v1" "after an unknown app"
+dev_update "$T/never-installed"
+expect_rc 2 "update of a directory without an install"
+STORE_URL=http://127.0.0.1:1 dev_update "$D" --retries 0
+expect_rc 11 "update from a server that does not answer"
+says "$ERR$OUT" "network|connect|fetch|download" "no server: the message says the store could not be reached"
+installed "$D" "$id_v1" "$SAMPLE/v1" "after no server"
+check "no server: tmp/ is empty" tmp_clean "$D"
+run "$PKGTOOL" update --install-dir "$D" --store "$URL" --app "$APP"
+expect_rc 1 "update without --native is a usage error"
+
+# ---- native_update: 4.0 needs native shell 2
+cp -r "$SAMPLE/v3" v4
+echo "needs the new shell" >v4/native.txt
+id_v4=$(pack_id v4 v4.zip)
+release "$S" 4.0 v4 --min-native 2
+mark_logs
+dev_update "$T/d4" --json
+expect_rc 0 "native_update from v3 (native 1)"
+expect_eq "$(jv "$OUT" result)" native_update "native_update: --json result"
+says "$ERR$OUT" "native|store|app update" "native_update: says the app must be updated from the store"
+installed "$T/d4" "$id_v3" "$SAMPLE/v3" "native_update: v3 stays"
+expect_eq "$(fetched patches/)/$(fetched bundles/)" 0/0 "native_update from v3: nothing downloaded"
+# a v1 device with shell 1 first gets 3.0, the newest release it can run
+D=$T/d8
+device_init "$D" v1.zip
+dev_update "$D" --json
+expect_rc 0 "native_update from v1 (native 1)"
+expect_eq "$(jv "$OUT" result)" native_update "native_update from v1: --json result"
+installed "$D" "$id_v3" "$SAMPLE/v3" "native_update from v1: installs 3.0 first"
+# with shell 2 the v3 device goes to 4.0
+NATIVE=2 dev_update "$T/d4" --json
+expect_rc 0 "update to 4.0 with native 2"
+installed "$T/d4" "$id_v4" v4 "native 2: 4.0 installed"
+finish
