@@ -35,7 +35,14 @@ typedef enum pkg_error {
     PKG_E_STORE = 7,     /* the store or its index is damaged or inconsistent */
     PKG_E_NOT_FOUND = 8, /* no such app or release in the store */
     PKG_E_DIFF = 9,      /* the diff engine failed */
-    PKG_E_VERIFY = 10    /* a patch did not reproduce its target when applied */
+    PKG_E_VERIFY = 10,   /* a patch did not reproduce its target when applied */
+    /* device side (pkgclient.h) */
+    PKG_E_NETWORK = 11,   /* a file could not be fetched from the store (after retries) */
+    PKG_E_SIGNATURE = 12, /* the index is unsigned, or its signature does not verify */
+    PKG_E_EXPIRED = 13,   /* the index is past its expiry time (or has none) */
+    PKG_E_REPLAY = 14,    /* the index is older than one accepted before */
+    PKG_E_INTEGRITY = 15, /* a downloaded patch or bundle does not match the index */
+    PKG_E_INSTALL = 16    /* the install directory's state is damaged */
 } pkg_error;
 
 PKG_API const char *pkg_strerror(pkg_error err);
@@ -97,6 +104,8 @@ typedef struct pkg_release_opts {
     double max_ratio;       /* keep a patch only if smaller than this fraction of the full
                              * bundle; 0 = default 0.7 */
     int64_t created;        /* seconds since 1970; 0 = SOURCE_DATE_EPOCH if set, else now */
+    unsigned expires_days;  /* the index expires this many days after `created` (0 = 90) */
+    const char *sign_key;   /* Ed25519 private key (PEM): write APP/index.json.sig; NULL = no */
     /* Progress: one call per event; text is a short line; may be NULL. */
     void (*progress)(void *opaque, const char *text);
     void *progress_opaque;
@@ -140,6 +149,24 @@ PKG_API pkg_error pkg_check(pkg_ctx *ctx, const char *store, const char *app, co
 PKG_API pkg_error pkg_verify(pkg_ctx *ctx, const char *store,
                              void (*report)(void *opaque, const char *problem), void *opaque,
                              uint64_t *problems);
+
+/* ---- Signing (docs/DEVICE.md) ----
+ * Ed25519 keys in PEM files; the signature of an index is APP/index.json.sig, the base64 of the
+ * 64-byte signature over the exact bytes of index.json. */
+
+/* Writes a new key pair: prefix.key (private, PKCS#8, mode 0600) and prefix.pub. Never
+ * overwrites a file (PKG_E_EXISTS). */
+PKG_API pkg_error pkg_keygen(pkg_ctx *ctx, const char *prefix);
+
+/* Re-signs an app's index without a release: the version grows by one and the index expires
+ * expires_days (0 = 90) days after now (0 = SOURCE_DATE_EPOCH if set, else the clock). */
+PKG_API pkg_error pkg_sign(pkg_ctx *ctx, const char *store, const char *app, const char *key_path,
+                           unsigned expires_days, int64_t now);
+
+/* Checks sig_text (the contents of a .sig file) against data with the public key in pub_path:
+ * PKG_OK, PKG_E_SIGNATURE (no or bad signature), PKG_E_INPUT (unreadable key). */
+PKG_API pkg_error pkg_verify_signature(pkg_ctx *ctx, const char *pub_path, const void *data, size_t len,
+                                       const void *sig_text, size_t sig_len);
 
 /* A readable table of an app's releases and patches (free with pkg_buffer_free). */
 PKG_API pkg_error pkg_list(pkg_ctx *ctx, const char *store, const char *app, char **text);

@@ -1,6 +1,7 @@
 /* pkgtool_main.c - the pkgtool command: pack, release, check, verify, ls. */
 #define _POSIX_C_SOURCE 200809L
 #include "pkgtool.h"
+#include "pkgtool_cli.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -17,7 +18,14 @@ enum {
     EXIT_EXISTS = 5,  /* label or content already released */
     EXIT_STORE = 6,   /* damaged store; verify found problems */
     EXIT_DIFF = 7,    /* diff or patch verification failed */
-    EXIT_NOMEM = 10
+    EXIT_NOMEM = 10,
+    /* device commands */
+    EXIT_NETWORK = 11,   /* a store file could not be fetched */
+    EXIT_SIGNATURE = 12, /* index unsigned or badly signed */
+    EXIT_EXPIRED = 13,   /* index expired */
+    EXIT_REPLAY = 14,    /* index older than one seen before */
+    EXIT_INTEGRITY = 15, /* a download did not verify */
+    EXIT_INSTALL = 16    /* damaged install directory, or it is in use */
 };
 
 static const char *usage_text =
@@ -61,33 +69,33 @@ static int exit_for(pkg_error e) {
     case PKG_E_STORE: return EXIT_STORE;
     case PKG_E_DIFF:
     case PKG_E_VERIFY: return EXIT_DIFF;
+    case PKG_E_NETWORK: return EXIT_NETWORK;
+    case PKG_E_SIGNATURE: return EXIT_SIGNATURE;
+    case PKG_E_EXPIRED: return EXIT_EXPIRED;
+    case PKG_E_REPLAY: return EXIT_REPLAY;
+    case PKG_E_INTEGRITY: return EXIT_INTEGRITY;
+    case PKG_E_INSTALL: return EXIT_INSTALL;
     }
     return EXIT_NOMEM;
 }
 
-static int fail(pkg_ctx *ctx, pkg_error e) {
+int fail(pkg_ctx *ctx, pkg_error e) {
     fprintf(stderr, "pkgtool: %s: %s\n", pkg_strerror(e), pkg_detail(ctx));
     return exit_for(e);
 }
 
 /* Progress lines go to stderr. PKGTOOL_KILL_AT=TEXT (for crash-safety tests) kills the process
  * with SIGKILL at the first progress line containing TEXT. */
-static void progress(void *opaque, const char *text) {
-    (void)opaque;
+void progress(void *opaque, const char *text) {
+    if (opaque && *(const int *)opaque) return; /* -q */
     fprintf(stderr, "pkgtool: %s\n", text);
     const char *kill_at = getenv("PKGTOOL_KILL_AT");
     if (kill_at && *kill_at && strstr(text, kill_at)) raise(SIGKILL);
 }
 
-typedef struct args {
-    const char *store, *app, *label, *min_native, *message, *from, *native, *out, *input;
-    int mandatory, pin, full;
-    unsigned keep, threads;
-    double max_ratio;
-} args;
-
 static int parse(int argc, char **argv, args *a) {
     memset(a, 0, sizeof *a);
+    a->retries = -1;
     for (int i = 2; i < argc; i++) {
         const char *s = argv[i];
         const char **str = NULL;
@@ -98,11 +106,17 @@ static int parse(int argc, char **argv, args *a) {
         else if (!strcmp(s, "--message")) str = &a->message;
         else if (!strcmp(s, "--from")) str = &a->from;
         else if (!strcmp(s, "--native")) str = &a->native;
-        else if (!strcmp(s, "-o") || !strcmp(s, "--output")) str = &a->out;
+        else if (!strcmp(s, "-o") || !strcmp(s, "--output") || !strcmp(s, "--out")) str = &a->out;
+        else if (!strcmp(s, "--sign") || !strcmp(s, "--key")) str = &a->key;
+        else if (!strcmp(s, "--install-dir")) str = &a->install_dir;
+        else if (!strcmp(s, "--trust")) str = &a->trust;
+        else if (!strcmp(s, "--json")) a->json = 1;
+        else if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) a->quiet = 1;
         else if (!strcmp(s, "--mandatory")) a->mandatory = 1;
         else if (!strcmp(s, "--pin")) a->pin = 1;
         else if (!strcmp(s, "--full")) a->full = 1;
-        else if (!strcmp(s, "--keep") || !strcmp(s, "-j") || !strcmp(s, "--max-ratio")) {
+        else if (!strcmp(s, "--keep") || !strcmp(s, "-j") || !strcmp(s, "--max-ratio") ||
+                 !strcmp(s, "--expires-in") || !strcmp(s, "--retries")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "pkgtool: %s needs a value\n", s);
                 return -1;
@@ -117,11 +131,14 @@ static int parse(int argc, char **argv, args *a) {
                 }
             } else {
                 long n = strtol(v, &end, 10);
-                if (*end || n < 1 || n > 1000) {
-                    fprintf(stderr, "pkgtool: %s takes a whole number from 1 to 1000\n", s);
+                long lo = !strcmp(s, "--retries") ? 0 : 1, hi = !strcmp(s, "--expires-in") ? 36500 : 1000;
+                if (*end || n < lo || n > hi) {
+                    fprintf(stderr, "pkgtool: %s takes a whole number from %ld to %ld\n", s, lo, hi);
                     return -1;
                 }
                 if (!strcmp(s, "--keep")) a->keep = (unsigned)n;
+                else if (!strcmp(s, "--expires-in")) a->expires_days = (unsigned)n;
+                else if (!strcmp(s, "--retries")) a->retries = (int)n;
                 else a->threads = (unsigned)n;
             }
         } else if (s[0] == '-' && s[1]) {
@@ -144,7 +161,7 @@ static int parse(int argc, char **argv, args *a) {
     return 0;
 }
 
-static int need(const char *v, const char *what) {
+int need(const char *v, const char *what) {
     if (v) return 0;
     fprintf(stderr, "pkgtool: missing %s (see pkgtool --help)\n", what);
     return -1;
@@ -201,6 +218,8 @@ int main(int argc, char **argv) {
             if (a.keep) o.keep = a.keep;
             o.threads = a.threads;
             if (a.max_ratio > 0) o.max_ratio = a.max_ratio;
+            o.expires_days = a.expires_days;
+            o.sign_key = a.key;
             o.progress = progress;
             pkg_release_report rep;
             e = pkg_release(ctx, a.store, a.app, a.input, &o, &rep);
@@ -255,7 +274,25 @@ int main(int argc, char **argv) {
             else fputs(text, stdout);
             pkg_buffer_free(e ? NULL : text);
         }
-    } else {
+    } else if (!strcmp(cmd, "keygen")) {
+        if (need(a.out, "--out NAME")) {
+            rc = EXIT_USAGE;
+        } else if ((e = pkg_keygen(ctx, a.out))) {
+            rc = fail(ctx, e);
+        } else {
+            printf("wrote %s.key (private: keep it on the release machine, mode 0600) and %s.pub (give it to "
+                   "clients: --trust %s.pub)\n", a.out, a.out, a.out);
+        }
+    } else if (!strcmp(cmd, "sign")) {
+        if (need(a.store, "--store") || need(a.app, "--app") || need(a.key, "--key KEY")) {
+            rc = EXIT_USAGE;
+        } else if ((e = pkg_sign(ctx, a.store, a.app, a.key, a.expires_days, 0))) {
+            rc = fail(ctx, e);
+        } else {
+            printf("signed the index of %s in %s (valid %u days)\n", a.app, a.store,
+                   a.expires_days ? a.expires_days : 90);
+        }
+    } else if (!device_command(ctx, cmd, &a, &rc)) {
         fprintf(stderr, "pkgtool: unknown command '%s' (see pkgtool --help)\n", cmd);
         rc = EXIT_USAGE;
     }

@@ -92,26 +92,31 @@ pkg_error pkg_index_load(pkg_ctx *ctx, const char *appdir, const char *app, pkg_
     *exists = 0;
     char *path = pkg_join(appdir, "index.json");
     if (!path) return pkg_fail(ctx, PKG_E_NOMEM, "out of memory");
-    ix->app = strdup(app);
-    if (!ix->app) {
-        free(path);
-        return pkg_fail(ctx, PKG_E_NOMEM, "out of memory");
-    }
     if (!pkg_file_exists(path)) {
         free(path);
-        return PKG_OK;
+        ix->app = strdup(app);
+        return ix->app ? PKG_OK : pkg_fail(ctx, PKG_E_NOMEM, "out of memory");
     }
     unsigned char *data;
     size_t len;
     pkg_error e = pkg_read_file(ctx, path, &data, &len);
-    if (e) {
-        free(path);
-        return e;
+    if (!e) {
+        *exists = 1;
+        e = pkg_index_parse(ctx, data, len, path, app, ix);
+        free(data);
     }
-    *exists = 1;
+    free(path);
+    return e;
+}
+
+pkg_error pkg_index_parse(pkg_ctx *ctx, const void *data, size_t len, const char *path, const char *app,
+                          pkg_index *ix) {
+    memset(ix, 0, sizeof *ix);
+    ix->app = strdup(app);
+    if (!ix->app) return pkg_fail(ctx, PKG_E_NOMEM, "out of memory");
+    pkg_error e = PKG_OK;
     cJSON *root = cJSON_ParseWithLength((const char *)data, len);
-    free(data);
-    const cJSON *rels;
+    const cJSON *rels, *expires = root ? cJSON_GetObjectItemCaseSensitive(root, "expires") : NULL;
     uint64_t schema = 0;
     if (!root) {
         e = bad(ctx, path, "not valid JSON");
@@ -121,6 +126,8 @@ pkg_error pkg_index_load(pkg_ctx *ctx, const char *appdir, const char *app, pkg_
         e = bad(ctx, path, "it names another app");
     } else if (get_u64(root, "version", &ix->version)) {
         e = bad(ctx, path, "no version number");
+    } else if (expires && (!cJSON_IsString(expires) || parse_iso_time(expires->valuestring, &ix->expires))) {
+        e = bad(ctx, path, "the expiry time is not an ISO-8601 UTC time");
     } else if (!cJSON_IsArray(rels = cJSON_GetObjectItemCaseSensitive(root, "releases"))) {
         e = bad(ctx, path, "no release list");
     } else {
@@ -189,7 +196,6 @@ pkg_error pkg_index_load(pkg_ctx *ctx, const char *appdir, const char *app, pkg_
         }
     }
     cJSON_Delete(root);
-    free(path);
     if (e) pkg_index_free(ix);
     return e;
 }
@@ -199,7 +205,12 @@ char *pkg_index_json(const pkg_index *ix) {
     char t[32];
     pkg_buf_printf(&b, "{\n  \"schema\": %d,\n  \"app\": ", PKG_INDEX_SCHEMA);
     pkg_buf_json_str(&b, ix->app);
-    pkg_buf_printf(&b, ",\n  \"version\": %llu,\n  \"releases\": [", (unsigned long long)ix->version);
+    pkg_buf_printf(&b, ",\n  \"version\": %llu,\n", (unsigned long long)ix->version);
+    if (ix->expires) {
+        pkg_iso_time(ix->expires, t);
+        pkg_buf_printf(&b, "  \"expires\": \"%s\",\n", t);
+    }
+    pkg_buf_str(&b, "  \"releases\": [");
     for (size_t i = 0; i < ix->nrel; i++) {
         const pkg_rel *r = &ix->rel[i];
         pkg_buf_str(&b, i ? ",\n    {\n      \"label\": " : "\n    {\n      \"label\": ");
@@ -235,12 +246,19 @@ char *pkg_index_json(const pkg_index *ix) {
     return b.data;
 }
 
-pkg_error pkg_index_save(pkg_ctx *ctx, const char *appdir, const pkg_index *ix) {
+pkg_error pkg_index_save(pkg_ctx *ctx, const char *appdir, const pkg_index *ix, const char *sign_key) {
     char *json = pkg_index_json(ix);
     char *path = pkg_join(appdir, "index.json");
-    pkg_error e = (!json || !path) ? pkg_fail(ctx, PKG_E_NOMEM, "out of memory")
-                                   : pkg_write_file_atomic(ctx, path, json, strlen(json));
+    char *sigpath = pkg_join(appdir, "index.json.sig");
+    char *sig = NULL;
+    pkg_error e = (!json || !path || !sigpath) ? pkg_fail(ctx, PKG_E_NOMEM, "out of memory") : PKG_OK;
+    /* sign before writing anything: a bad key leaves the store as it was */
+    if (!e && sign_key) e = pkg_sign_data(ctx, sign_key, json, strlen(json), &sig);
+    if (!e) e = pkg_write_file_atomic(ctx, path, json, strlen(json));
+    if (!e && sig) e = pkg_write_file_atomic(ctx, sigpath, sig, strlen(sig));
+    free(sig);
     free(json);
     free(path);
+    free(sigpath);
     return e;
 }

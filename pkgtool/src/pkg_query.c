@@ -19,51 +19,30 @@ static void json_release(pkg_buf *b, const pkg_rel *r) {
     pkg_buf_str(b, "}");
 }
 
-/* The route from release index `from` (-1 = unknown) to target t: patch or full. */
-static void json_route(pkg_buf *b, const char *appdir, const pkg_index *ix, long from, size_t t,
-                       int want_full) {
-    const pkg_rel *r = &ix->rel[t];
-    long why_mandatory = -1; /* the newest mandatory release the client would skip or reach */
-    for (size_t k = (size_t)(from + 1); k <= t; k++)
-        if (ix->rel[k].mandatory) why_mandatory = (long)k;
-    int mandatory = why_mandatory >= 0;
-    const pkg_patch_ref *p = NULL;
-    const char *reason = NULL;
-    if (want_full) reason = "full bundle requested";
-    else if (from < 0) reason = "unknown base: no patch can apply";
-    else {
-        for (size_t k = 0; k < r->npatches; k++)
-            if (!strcmp(r->patches[k].from, ix->rel[from].id)) p = &r->patches[k];
-        if (!p) reason = "no patch from this base (not retained, or a patch would not be smaller)";
-        else {
-            char *path = pkg_join(appdir, p->file);
-            if (!path || !pkg_file_exists(path)) {
-                p = NULL;
-                reason = "the patch file is missing from the store";
-            }
-            free(path);
-        }
-    }
-    char name[200];
-    if (p) {
+/* The route part of a decision (patch or full) as JSON fields. */
+static void json_route(pkg_buf *b, const pkg_index *ix, const pkg_decision *d) {
+    const pkg_rel *r = &ix->rel[d->target];
+    if (d->route == PKG_ACT_PATCH) {
+        const pkg_patch_ref *p = d->patch;
         pkg_buf_printf(b, "\"action\": \"patch\", \"url\": \"%s/%s\", \"size\": %llu, \"sha256\": \"%s\", ",
                        ix->app, p->file, (unsigned long long)p->size, p->sha256);
     } else {
+        char name[200];
         pkg_bundle_name(r->id, name);
         pkg_buf_printf(b, "\"action\": \"full\", \"url\": \"%s/%s\", \"size\": %llu, \"sha256\": \"%s\", "
                           "\"reason\": \"%s\", ",
-                       ix->app, name, (unsigned long long)r->size, r->id, reason);
+                       ix->app, name, (unsigned long long)r->size, r->id, d->reason);
     }
-    pkg_buf_printf(b, "\"mandatory\": %s, \"message\": ", mandatory ? "true" : "false");
+    pkg_buf_printf(b, "\"mandatory\": %s, \"message\": ", d->why_mandatory >= 0 ? "true" : "false");
     pkg_buf_json_str(b, r->message);
     pkg_buf_str(b, ", \"to\": ");
     json_release(b, r);
     /* why the answer is mandatory: the release that made it so, with its message for the user */
     pkg_buf_str(b, ", \"mandatory_release\": ");
-    if (why_mandatory < 0) {
+    if (d->why_mandatory < 0) {
         pkg_buf_str(b, "null");
     } else {
-        const pkg_rel *m = &ix->rel[why_mandatory];
+        const pkg_rel *m = &ix->rel[d->why_mandatory];
         pkg_buf_str(b, "{\"label\": ");
         pkg_buf_json_str(b, m->label);
         pkg_buf_str(b, ", \"message\": ");
@@ -72,13 +51,20 @@ static void json_route(pkg_buf *b, const char *appdir, const pkg_index *ix, long
     }
 }
 
+/* The store side vetoes a patch whose file is missing. */
+static int patch_file_present(void *appdir, const pkg_patch_ref *p) {
+    char *path = pkg_join(appdir, p->file);
+    int ok = path && pkg_file_exists(path);
+    free(path);
+    return ok;
+}
+
 pkg_error pkg_check(pkg_ctx *ctx, const char *store, const char *app, const char *from_id,
                     const char *native, int want_full, char **json) {
     if (!ctx) return PKG_E_MISUSE;
     if (!store || !json) return pkg_fail(ctx, PKG_E_MISUSE, "pkg_check: NULL argument");
     *json = NULL;
     if (!pkg_valid_app(app)) return pkg_fail(ctx, PKG_E_MISUSE, "invalid app name '%s'", app ? app : "");
-    if (!native || !*native) native = "0";
     char *appdir = pkg_join(store, app);
     if (!appdir) return pkg_fail(ctx, PKG_E_NOMEM, "out of memory");
     pkg_index ix;
@@ -92,38 +78,30 @@ pkg_error pkg_check(pkg_ctx *ctx, const char *store, const char *app, const char
         free(appdir);
         return e;
     }
-    long from = (from_id && *from_id) ? pkg_find_id(&ix, from_id) : -1;
-    size_t newest = ix.nrel - 1;
-    long runnable = -1; /* newest release this native shell can run */
-    for (size_t k = ix.nrel; k-- > 0;)
-        if (pkg_version_cmp(ix.rel[k].min_native, native) <= 0) {
-            runnable = (long)k;
-            break;
-        }
+    pkg_decision d;
+    pkg_decide(&ix, from_id, native, want_full, patch_file_present, appdir, &d);
     pkg_buf b = {0};
     pkg_buf_str(&b, "{");
     pkg_buf_printf(&b, "\"app\": \"%s\", \"index_version\": %llu, \"from\": ", ix.app,
                    (unsigned long long)ix.version);
-    if (from >= 0) json_release(&b, &ix.rel[from]);
+    if (d.from >= 0) json_release(&b, &ix.rel[d.from]);
     else pkg_buf_str(&b, "null");
     pkg_buf_str(&b, ", ");
-    if (pkg_version_cmp(ix.rel[newest].min_native, native) > 0) {
+    if (d.action == PKG_ACT_NATIVE) {
         pkg_buf_str(&b, "\"action\": \"native_update\", \"store_update\": true, \"newest\": ");
-        json_release(&b, &ix.rel[newest]);
+        json_release(&b, &ix.rel[ix.nrel - 1]);
         pkg_buf_str(&b, ", \"runnable\": ");
-        if (runnable < 0 || (from >= 0 && from >= runnable)) {
-            pkg_buf_str(&b, "null");
-        } else if (!ix.rel[runnable].retained) {
+        if (d.target < 0) {
             pkg_buf_str(&b, "null");
         } else {
             pkg_buf_str(&b, "{");
-            json_route(&b, appdir, &ix, from, (size_t)runnable, want_full);
+            json_route(&b, &ix, &d);
             pkg_buf_str(&b, "}");
         }
-    } else if (from == (long)newest || (from >= 0 && from > runnable)) {
+    } else if (d.action == PKG_ACT_NONE) {
         pkg_buf_str(&b, "\"action\": \"none\"");
     } else {
-        json_route(&b, appdir, &ix, from, newest, want_full);
+        json_route(&b, &ix, &d);
     }
     pkg_buf_str(&b, "}\n");
     pkg_index_free(&ix);

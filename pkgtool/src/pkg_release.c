@@ -238,6 +238,7 @@ pkg_error pkg_release(pkg_ctx *ctx, const char *store, const char *app, const ch
     if (!opt.message) opt.message = "";
     if (!opt.keep) opt.keep = 5;
     if (opt.max_ratio <= 0) opt.max_ratio = 0.7;
+    if (!opt.expires_days) opt.expires_days = PKG_DEFAULT_EXPIRES_DAYS;
     if (rep) memset(rep, 0, sizeof *rep);
     if (!store || !input || !opt.label || !*opt.label)
         return pkg_fail(ctx, PKG_E_MISUSE, "a release needs a store, an input and a label");
@@ -274,6 +275,8 @@ pkg_error pkg_release(pkg_ctx *ctx, const char *store, const char *app, const ch
     }
     if (same >= 0) {
         say(&opt, "release %s is already in the store with this content and these options", opt.label);
+        /* an earlier run may have been stopped between the index and its signature */
+        if (opt.sign_key) e = pkg_ensure_signed(ctx, appdir, opt.sign_key);
         uint64_t removed = remove_unreferenced(appdir, &ix);
         if (removed) say(&opt, "removed %llu file%s no retained release needs", (unsigned long long)removed,
                          removed > 1 ? "s" : "");
@@ -295,7 +298,7 @@ pkg_error pkg_release(pkg_ctx *ctx, const char *store, const char *app, const ch
         free(bundle);
         pkg_index_free(&ix);
         free(appdir);
-        return PKG_OK;
+        return e;
     }
     for (size_t i = 0; !e && i < ix.nrel; i++) {
         if (!strcmp(ix.rel[i].label, opt.label))
@@ -425,8 +428,10 @@ pkg_error pkg_release(pkg_ctx *ctx, const char *store, const char *app, const ch
                 x->npatches = w;
             }
             ix.version++;
-            say(&opt, "writing index version %llu", (unsigned long long)ix.version);
-            e = pkg_index_save(ctx, appdir, &ix);
+            ix.expires = created + (int64_t)opt.expires_days * 86400;
+            say(&opt, "writing index version %llu%s", (unsigned long long)ix.version,
+                opt.sign_key ? " and its signature" : "");
+            e = pkg_index_save(ctx, appdir, &ix, opt.sign_key);
         }
     }
 

@@ -24,6 +24,12 @@ const char *pkg_strerror(pkg_error err) {
     case PKG_E_NOT_FOUND: return "not found";
     case PKG_E_DIFF: return "diff failed";
     case PKG_E_VERIFY: return "patch verification failed";
+    case PKG_E_NETWORK: return "network error";
+    case PKG_E_SIGNATURE: return "bad or missing signature";
+    case PKG_E_EXPIRED: return "index expired";
+    case PKG_E_REPLAY: return "index older than one seen before";
+    case PKG_E_INTEGRITY: return "download does not verify";
+    case PKG_E_INSTALL: return "damaged install directory";
     }
     return "unknown error";
 }
