@@ -5,6 +5,7 @@
 #include "pkgclient.h"
 #include "pkgtool_cli.h"
 
+#include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -83,6 +84,32 @@ static void print_result(const pkc_update_result *r, const args *a) {
     if (r->native_update)
         printf("release %s needs a newer version of the app itself: update the app from the app store\n",
                r->newest_label);
+}
+
+/* status without --json: the same facts as lines */
+static void print_status(const char *json, const char *dir) {
+    cJSON *st = cJSON_Parse(json);
+    const char *names[2] = {"current", "previous"};
+    printf("install directory %s (app %s, index version seen %.0f)\n", dir,
+           cJSON_GetStringValue(cJSON_GetObjectItem(st, "app")),
+           cJSON_GetNumberValue(cJSON_GetObjectItem(st, "index_version")));
+    for (int i = 0; i < 2; i++) {
+        const cJSON *v = cJSON_GetObjectItem(st, names[i]);
+        if (cJSON_IsObject(v))
+            printf("%-9s %s  %s\n", names[i], cJSON_GetStringValue(cJSON_GetObjectItem(v, "label")),
+                   cJSON_GetStringValue(cJSON_GetObjectItem(v, "id")));
+        else
+            printf("%-9s none%s\n", names[i], i ? "" : " (the app runs the bundle it ships with)");
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItem(st, "pending")))
+        printf("pending   yes: started %.0f time(s) without 'pkgtool confirm'; the next unconfirmed start rolls "
+               "back\n",
+               cJSON_GetNumberValue(cJSON_GetObjectItem(st, "started")));
+    else
+        printf("pending   no\n");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(st, "rejected")) printf("rejected  %s\n", cJSON_GetStringValue(r));
+    cJSON_Delete(st);
 }
 
 static int cmd_update(pkg_ctx *ctx, const args *a) {
@@ -167,8 +194,10 @@ int device_command(pkg_ctx *ctx, const char *cmd, const args *a, int *rc) {
             printf("confirmed: the current version of %s stays\n", a->install_dir);
         } else if (!strcmp(cmd, "rollback")) {
             printf("rolled back %s to the previous version\n", a->install_dir);
-        } else {
+        } else if (a->json) {
             fputs(out, stdout);
+        } else {
+            print_status(out, a->install_dir);
         }
         pkg_buffer_free(out);
         return 1;
