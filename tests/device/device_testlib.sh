@@ -143,11 +143,18 @@ dev_update() {
     run "$PKGTOOL" update --install-dir "$d" --store "${STORE_URL:-$URL}" --app "$APP" --native "$NATIVE" "$@"
 }
 
+# install_bundle D BUNDLE.zip: pkgtool install as docs/DEVICE.md writes it; when that is
+# refused as a usage error, again with --app (device_update checks the documented form)
+install_bundle() {
+    "$PKGTOOL" install --install-dir "$1" "$2" ||
+        { [ $? -eq 1 ] && "$PKGTOOL" install --install-dir "$1" --app "$APP" "$2"; }
+}
+
 # device_init D BUNDLE.zip: a device holding BUNDLE as its confirmed current version (install,
 # then the app starts and confirms)
 device_init() {
     mkdir -p "$1"
-    if "$PKGTOOL" install --install-dir "$1" "$2" >"$T/.init.out" 2>&1 &&
+    if install_bundle "$1" "$2" >"$T/.init.out" 2>&1 &&
         "$PKGTOOL" start --install-dir "$1" >>"$T/.init.out" 2>&1 &&
         "$PKGTOOL" confirm --install-dir "$1" >>"$T/.init.out" 2>&1; then
         ok
@@ -198,10 +205,11 @@ versions_are() {
 # tmp_clean D: D/tmp is absent or empty
 tmp_clean() { [ ! -e "$1/tmp" ] || [ -z "$(ls -A "$1/tmp")" ]; }
 
-# no_stray D: D holds nothing but state.json, current, versions/ and tmp/
+# no_stray D: D holds nothing but state.json, current, versions/ and tmp/ (and .lock: the
+# implementation's lock file, not in docs/DEVICE.md's layout)
 no_stray() {
     local extra
-    extra=$(ls -A "$1" | grep -vxE 'state\.json|current|versions|tmp')
+    extra=$(ls -A "$1" | grep -vxE 'state\.json|current|versions|tmp|\.lock')
     [ -z "$extra" ] || { echo "stray in $1: $extra" >&2; return 1; }
 }
 

@@ -21,6 +21,9 @@ index_version=$(jv "$(cat "$S/$APP/index.json")" version)
 
 # ---- install of the shipped bundle
 run "$PKGTOOL" install --install-dir "$T/fresh/D" v1.zip
+expect_rc 0 "install as docs/DEVICE.md writes it (install --install-dir D BUNDLE.zip)"
+rm -rf "$T/fresh"
+run install_bundle "$T/fresh/D" v1.zip
 expect_rc 0 "install into a directory that does not exist yet"
 installed "$T/fresh/D" "$id_v1" "$SAMPLE/v1" "install v1"
 expect_eq "$(sv "$T/fresh/D" schema)/$(sv "$T/fresh/D" previous)/$(sv "$T/fresh/D" rejected)" "1/null/[]" \
@@ -37,7 +40,7 @@ expect_eq "$(update_method "$OUT")" patch "update from v1: --json says patch"
 expect_eq "$(fetched "patches/$id_v1-$id_v3.bsdelta")/$(fetched bundles/)" 1/0 \
     "update from v1: nginx served the patch v1->v3 once and no bundle"
 expect_eq "$(fetched index.json)" 1 "update from v1: nginx served the index"
-says "$ERR$OUT" "unverified|not verified|unsigned|no signature|without.*trust|not signed" \
+says "$ERR$OUT" "unverified|not verified|unsigned|no signature|not signature|without.*trust|not signed" \
     "update without --trust warns that the index is unverified"
 installed "$D" "$id_v3" "$SAMPLE/v3" "update from v1"
 versions_are "$D" "$id_v3" "$id_v1"
@@ -45,19 +48,20 @@ check "update from v1: tmp/ is empty" tmp_clean "$D"
 check "update from v1: no stray files" no_stray "$D"
 expect_eq "$(sv "$D" schema)/$(sv "$D" app)/$(sv "$D" index_version)" "1/$APP/$index_version" \
     "update from v1: state.json schema, app, index_version"
-expect_eq "$(sv "$D" current.label)/$(sv "$D" previous.id)/$(sv "$D" previous.label)" "3.0/$id_v1/1.0" \
+# (previous.label is not checked: a bundle installed with `install` has no label of its own)
+expect_eq "$(sv "$D" current.label)/$(sv "$D" previous.id)" "3.0/$id_v1" \
     "update from v1: state.json current label, previous"
 expect_eq "$(sv "$D" pending)/$(sv "$D" started)/$(sv "$D" rejected)" "true/0/[]" \
     "update from v1: state.json pending, started, rejected"
 run "$PKGTOOL" status --install-dir "$D" --json
 expect_rc 0 "status --json"
 expect_eq "$(jv "$OUT" current.id)/$(jv "$OUT" current.label)" "$id_v3/3.0" "status --json: current"
-expect_eq "$(jv "$OUT" previous.id)/$(jv "$OUT" previous.label)" "$id_v1/1.0" "status --json: previous"
+expect_eq "$(jv "$OUT" previous.id)" "$id_v1" "status --json: previous"
 expect_eq "$(jv "$OUT" pending)" true "status --json: pending"
 run "$PKGTOOL" status --install-dir "$D"
 expect_rc 0 "status"
 expect_in "$OUT" "3.0" "status names the current label"
-expect_in "$OUT" "1.0" "status names the previous label"
+expect_in "$OUT" "$id_v1" "status names the previous version"
 expect_eq "$(started_dir "$D")" "$(realpath "$D/versions/$id_v3")" "start runs the new version"
 
 # ---- from v2: the patch v2 -> v3
@@ -123,11 +127,20 @@ expect_eq "$(update_method "$OUT")" patch "update from a store directory: patch"
 installed "$D" "$id_v3" "$SAMPLE/v3" "update from a store directory"
 
 # ---- errors leave the install as it is
+D=$T/d-nosuchapp
+APP=nosuchapp device_init "$D" v1.zip
+APP=nosuchapp dev_update "$D"
+expect_rc 2 "update of an app the store does not have (HTTP)"
+installed "$D" "$id_v1" "$SAMPLE/v1" "after an unknown app"
+APP=nosuchapp STORE_URL=$S dev_update "$D"
+expect_rc 2 "update of an app the store does not have (store directory)"
+STORE_URL=$T/no-such-store dev_update "$D"
+expect_rc 2 "update from a store directory that does not exist"
 D=$T/d7
 device_init "$D" v1.zip
 APP=nosuchapp dev_update "$D"
-expect_rc 2 "update of an app the store does not have"
-installed "$D" "$id_v1" "$SAMPLE/v1" "after an unknown app"
+if [ "$RC" -ne 0 ]; then ok; else fail "update of D with another app's name succeeds"; fi
+installed "$D" "$id_v1" "$SAMPLE/v1" "after another app's name"
 dev_update "$T/never-installed"
 expect_rc 2 "update of a directory without an install"
 STORE_URL=http://127.0.0.1:1 dev_update "$D" --retries 0
@@ -155,7 +168,11 @@ D=$T/d8
 device_init "$D" v1.zip
 dev_update "$D" --json
 expect_rc 0 "native_update from v1 (native 1)"
-expect_eq "$(jv "$OUT" result)" native_update "native_update from v1: --json result"
+# docs/DEVICE.md does not say which result an install-then-native_update run gives
+case "$(jv "$OUT" result)/$(jv "$OUT" native_update)" in
+native_update/* | */true) ok ;;
+*) fail "native_update from v1: --json says neither result native_update nor native_update true: $OUT" ;;
+esac
 installed "$D" "$id_v3" "$SAMPLE/v3" "native_update from v1: installs 3.0 first"
 # with shell 2 the v3 device goes to 4.0
 NATIVE=2 dev_update "$T/d4" --json
