@@ -92,7 +92,8 @@ typedef struct pkc_update_result {
 PKG_API pkg_error pkc_update(pkg_ctx *ctx, const pkc_update_opts *o, pkc_update_result *res);
 
 /* Installs a local canonical bundle (e.g. the one shipped inside the app) as the current,
- * confirmed version of app. Its id is its SHA-256; its manifest is checked while unpacking. */
+ * confirmed version of app (NULL: the app already installed in install_dir). Its id is its
+ * SHA-256; its manifest is checked while unpacking. */
 PKG_API pkg_error pkc_install_bundle(pkg_ctx *ctx, const char *install_dir, const char *app,
                                      const char *bundle_path);
 

@@ -113,7 +113,8 @@ static void print_status(const char *json, const char *dir) {
 }
 
 static int cmd_update(pkg_ctx *ctx, const args *a) {
-    if (need(a->install_dir, "--install-dir D") || need(a->store, "--store URL_OR_DIR") || need(a->app, "--app A"))
+    if (need(a->install_dir, "--install-dir D") || need(a->store, "--store URL_OR_DIR") || need(a->app, "--app A") ||
+        need(a->native, "--native N (the native shell's version)"))
         return 1;
     pkc_update_opts o;
     pkc_update_opts_init(&o);
@@ -160,7 +161,7 @@ int device_command(pkg_ctx *ctx, const char *cmd, const args *a, int *rc) {
         return 1;
     }
     if (!strcmp(cmd, "install")) {
-        if (need(a->install_dir, "--install-dir D") || need(a->app, "--app A") || need(a->input, "BUNDLE.zip")) {
+        if (need(a->install_dir, "--install-dir D") || need(a->input, "BUNDLE.zip")) {
             *rc = 1;
         } else if ((e = pkc_install_bundle(ctx, a->install_dir, a->app, a->input))) {
             *rc = fail(ctx, e);

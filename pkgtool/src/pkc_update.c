@@ -505,6 +505,13 @@ pkg_error pkc_update(pkg_ctx *ctx, const pkc_update_opts *o, pkc_update_result *
         e = pkc_state_commit(ctx, d);
     }
     d->st.index_version = ix.version > d->st.index_version ? ix.version : d->st.index_version;
+    /* a bundle installed from a local file learns its release label from the index */
+    pkc_version *known[2] = {&d->st.current, &d->st.previous};
+    for (int k = 0; k < 2; k++) {
+        long at = known[k]->set ? pkg_find_id(&ix, known[k]->id) : -1;
+        if (at >= 0) snprintf(known[k]->label, sizeof known[k]->label, "%s", ix.rel[at].label);
+    }
+    if (d->st.current.set) snprintf(res->from_label, sizeof res->from_label, "%s", d->st.current.label);
     pkg_decision dc;
     pkg_decide(&ix, d->st.current.set ? d->st.current.id : NULL, o->native, o->want_full, NULL, NULL, &dc);
     const pkg_rel *newest = &ix.rel[ix.nrel - 1];
@@ -565,6 +572,7 @@ pkg_error pkc_update(pkg_ctx *ctx, const pkc_update_opts *o, pkc_update_result *
         }
         if (!e) say(&u, "downloaded and verified bundle %.12s (release %s)", to->id, to->label);
         if (!e) e = install(ctx, d, newzip, to->id, to->label, 1, say_cb, &u);
+        if (e) unlink(newzip);
         if (!e) {
             res->result = PKC_UPDATED;
             say(&u, "current switched to release %s; it is pending until the app confirms it", to->label);
@@ -580,7 +588,7 @@ pkg_error pkc_update(pkg_ctx *ctx, const pkc_update_opts *o, pkc_update_result *
 pkg_error pkc_install_bundle(pkg_ctx *ctx, const char *install_dir, const char *app, const char *bundle_path) {
     if (!ctx) return PKG_E_MISUSE;
     if (!bundle_path) return pkg_fail(ctx, PKG_E_MISUSE, "pkc_install_bundle: NULL argument");
-    if (!pkg_valid_app(app)) return pkg_fail(ctx, PKG_E_MISUSE, "invalid app name '%s'", app ? app : "");
+    if (app && !pkg_valid_app(app)) return pkg_fail(ctx, PKG_E_MISUSE, "invalid app name '%s'", app);
     char id[65];
     uint64_t size;
     if (pkc_sha256_file(bundle_path, id, &size) != 0)
@@ -588,6 +596,10 @@ pkg_error pkc_install_bundle(pkg_ctx *ctx, const char *install_dir, const char *
     pkc_dir d;
     pkg_error e = pkc_dir_open(ctx, &d, install_dir, app, 1);
     if (e) return e;
+    if (!d.exists && !app) {
+        pkc_dir_close(&d);
+        return pkg_fail(ctx, PKG_E_MISUSE, "nothing is installed in %s yet: name the app (--app A)", install_dir);
+    }
     char *newzip = pkc_path(&d, "tmp", "new.zip");
     if (!newzip) e = pkg_fail(ctx, PKG_E_NOMEM, "out of memory");
     if (!e) pkc_cleanup(&d, NULL);
