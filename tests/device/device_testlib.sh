@@ -96,7 +96,7 @@ nginx_since() { tail -n +$((NGINX_MARK + 1)) "$NGINX_LOG"; }
 proxy_since() { tail -n +$((PROXY_MARK + 1)) "$PROXY_LOG"; }
 # fetched KIND: how many GET requests for the app's KIND (patches, bundles, index.json) nginx
 # answered since the mark
-fetched() { nginx_since | grep -c "^GET /$APP/$1" || true; }
+fetched() { nginx_since | grep -c "^GET [^ ]*/$APP/$1" || true; }
 
 # flip_byte FILE [OFFSET]: inverts one byte (default: the middle one) in place
 flip_byte() {
