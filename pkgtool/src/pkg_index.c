@@ -51,10 +51,16 @@ long pkg_find_id(const pkg_index *ix, const char *id) {
 }
 
 void pkg_iso_time(int64_t t, char out[32]) {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* civil from days (proleptic Gregorian) in 64 bits: right beyond 2038 on 32-bit time_t */
+    int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400), secs = t - days * 86400;
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097, doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9, y = yoe + era * 400 + (m <= 2);
+    char buf[128];
+    snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", (long long)y, (long long)m, (long long)d,
+             (long long)(secs / 3600), (long long)(secs / 60 % 60), (long long)(secs % 60));
+    snprintf(out, 32, "%.31s", buf);
 }
 
 static int parse_iso_time(const char *s, int64_t *out) {
