@@ -205,8 +205,8 @@ versions_are() {
 # tmp_clean D: D/tmp is absent or empty
 tmp_clean() { [ ! -e "$1/tmp" ] || [ -z "$(ls -A "$1/tmp")" ]; }
 
-# no_stray D: D holds nothing but state.json, current, versions/ and tmp/ (and .lock: the
-# implementation's lock file, not in docs/DEVICE.md's layout)
+# no_stray D: D holds nothing but state.json, current, versions/ and tmp/ (and .lock, the
+# lock every command takes)
 no_stray() {
     local extra
     extra=$(ls -A "$1" | grep -vxE 'state\.json|current|versions|tmp|\.lock')
@@ -225,13 +225,5 @@ says() {
     if printf '%s\n' "$1" | grep -qiE "$2"; then ok; else fail "$3: /$2/ not found in: $1"; fi
 }
 
-# update_method JSON: how `update --json` says it got the new bundle: patch, full, or what it
-# said (docs/DEVICE.md names only "result"; the key of the method is looked up among a few)
-update_method() {
-    local k v
-    for k in method via route action source; do
-        v=$(jv "$1" "$k")
-        case $v in patch | full) echo "$v"; return ;; esac
-    done
-    echo "<no method in: $1>"
-}
+# update_method JSON: how `update --json` got the new bundle: patch, full or none
+update_method() { jv "$1" method; }

@@ -21,14 +21,22 @@ index_version=$(jv "$(cat "$S/$APP/index.json")" version)
 
 # ---- install of the shipped bundle
 run "$PKGTOOL" install --install-dir "$T/fresh/D" v1.zip
-expect_rc 0 "install as docs/DEVICE.md writes it (install --install-dir D BUNDLE.zip)"
-rm -rf "$T/fresh"
-run install_bundle "$T/fresh/D" v1.zip
+expect_rc 1 "install into an empty D without --app: usage error"
+run "$PKGTOOL" install --install-dir "$T/fresh/D" --app "$APP" v1.zip
 expect_rc 0 "install into a directory that does not exist yet"
 installed "$T/fresh/D" "$id_v1" "$SAMPLE/v1" "install v1"
-expect_eq "$(sv "$T/fresh/D" schema)/$(sv "$T/fresh/D" previous)/$(sv "$T/fresh/D" rejected)" "1/null/[]" \
-    "install: state.json schema 1, no previous, nothing rejected"
+expect_eq "$(sv "$T/fresh/D" schema)/$(sv "$T/fresh/D" app)/$(sv "$T/fresh/D" current.label)" "1/$APP/local" \
+    "install: state.json schema 1, the app, label local"
+expect_eq "$(sv "$T/fresh/D" previous)/$(sv "$T/fresh/D" pending)/$(sv "$T/fresh/D" rejected)" "null/false/[]" \
+    "install: no previous, confirmed, nothing rejected"
 check "install: no stray files" no_stray "$T/fresh/D"
+run "$PKGTOOL" install --install-dir "$T/fresh/D" v2.zip
+expect_rc 0 "install without --app into a D that holds the app"
+installed "$T/fresh/D" "$id_v2" "$SAMPLE/v2" "install v2 over v1"
+for c in status start confirm rollback; do
+    run "$PKGTOOL" $c --install-dir "$T/nothing-here"
+    expect_rc 2 "$c where nothing is installed"
+done
 
 # ---- from v1: the patch v1 -> v3
 D=$T/d1
@@ -37,6 +45,12 @@ mark_logs
 dev_update "$D" --json
 expect_rc 0 "update from v1"
 expect_eq "$(update_method "$OUT")" patch "update from v1: --json says patch"
+expect_eq "$(jv "$OUT" result)/$(jv "$OUT" from.id)/$(jv "$OUT" to.id)/$(jv "$OUT" to.label)" "updated/$id_v1/$id_v3/3.0" \
+    "update from v1: --json result, from, to"
+expect_eq "$(jv "$OUT" fallback)/$(jv "$OUT" signature_checked)/$(jv "$OUT" index_version)" "/false/$index_version" \
+    "update from v1: --json fallback, signature_checked, index_version"
+expect_eq "$(jv "$OUT" download_size)/$(jv "$OUT" resumes)" "$(fsize "$S/$APP/patches/$id_v1-$id_v3.bsdelta")/0" \
+    "update from v1: --json download_size is the patch's size, no resumes"
 expect_eq "$(fetched "patches/$id_v1-$id_v3.bsdelta")/$(fetched bundles/)" 1/0 \
     "update from v1: nginx served the patch v1->v3 once and no bundle"
 expect_eq "$(fetched index.json)" 1 "update from v1: nginx served the index"
@@ -48,20 +62,21 @@ check "update from v1: tmp/ is empty" tmp_clean "$D"
 check "update from v1: no stray files" no_stray "$D"
 expect_eq "$(sv "$D" schema)/$(sv "$D" app)/$(sv "$D" index_version)" "1/$APP/$index_version" \
     "update from v1: state.json schema, app, index_version"
-# (previous.label is not checked: a bundle installed with `install` has no label of its own)
-expect_eq "$(sv "$D" current.label)/$(sv "$D" previous.id)" "3.0/$id_v1" \
+# the installed bundle was "local" until the index named it 1.0
+expect_eq "$(sv "$D" current.label)/$(sv "$D" previous.id)/$(sv "$D" previous.label)" "3.0/$id_v1/1.0" \
     "update from v1: state.json current label, previous"
 expect_eq "$(sv "$D" pending)/$(sv "$D" started)/$(sv "$D" rejected)" "true/0/[]" \
     "update from v1: state.json pending, started, rejected"
 run "$PKGTOOL" status --install-dir "$D" --json
 expect_rc 0 "status --json"
 expect_eq "$(jv "$OUT" current.id)/$(jv "$OUT" current.label)" "$id_v3/3.0" "status --json: current"
-expect_eq "$(jv "$OUT" previous.id)" "$id_v1" "status --json: previous"
+expect_eq "$(jv "$OUT" previous.id)/$(jv "$OUT" previous.label)" "$id_v1/1.0" "status --json: previous"
 expect_eq "$(jv "$OUT" pending)" true "status --json: pending"
 run "$PKGTOOL" status --install-dir "$D"
 expect_rc 0 "status"
 expect_in "$OUT" "3.0" "status names the current label"
 expect_in "$OUT" "$id_v1" "status names the previous version"
+expect_in "$OUT" "1.0" "status names the previous label"
 expect_eq "$(started_dir "$D")" "$(realpath "$D/versions/$id_v3")" "start runs the new version"
 
 # ---- from v2: the patch v2 -> v3
@@ -102,8 +117,7 @@ mark_logs
 dev_update "$D" --json
 expect_rc 0 "update when up to date"
 expect_eq "$(fetched patches/)/$(fetched bundles/)" 0/0 "up to date: no patch or bundle fetched"
-case $(update_method "$OUT") in patch | full) fail "up to date: --json names a download: $OUT" ;; *) ok ;; esac
-says "$(jv "$OUT" result)" "none|up.to.date|current" "up to date: --json result says nothing to do"
+expect_eq "$(jv "$OUT" result)/$(jv "$OUT" method)/$(jv "$OUT" to)" up_to_date/none/null "up to date: --json"
 installed "$D" "$id_v3" "$SAMPLE/v3" "up to date"
 expect_eq "$(sv "$D" pending)/$(sv "$D" previous)" "false/null" "up to date: state unchanged"
 versions_are "$D" "$id_v3"
@@ -141,8 +155,17 @@ device_init "$D" v1.zip
 APP=nosuchapp dev_update "$D"
 if [ "$RC" -ne 0 ]; then ok; else fail "update of D with another app's name succeeds"; fi
 installed "$D" "$id_v1" "$SAMPLE/v1" "after another app's name"
-dev_update "$T/never-installed"
-expect_rc 2 "update of a directory without an install"
+# an empty or missing D: the newest release, in full
+mark_logs
+dev_update "$T/never-installed" --json
+expect_rc 0 "update of a directory without an install"
+expect_eq "$(jv "$OUT" result)/$(jv "$OUT" method)/$(jv "$OUT" from)" "updated/full/null" \
+    "update of a directory without an install: --json"
+expect_eq "$(fetched "bundles/$id_v3.zip")/$(fetched patches/)" 1/0 "update of an empty D: the v3 bundle"
+installed "$T/never-installed" "$id_v3" "$SAMPLE/v3" "update of a directory without an install"
+expect_eq "$(sv "$T/never-installed" app)/$(sv "$T/never-installed" previous)" "$APP/null" \
+    "update of an empty D: state.json app, no previous"
+check "update of an empty D: no stray files" no_stray "$T/never-installed"
 STORE_URL=http://127.0.0.1:1 dev_update "$D" --retries 0
 expect_rc 11 "update from a server that does not answer"
 says "$ERR$OUT" "network|connect|fetch|download" "no server: the message says the store could not be reached"
@@ -168,11 +191,9 @@ D=$T/d8
 device_init "$D" v1.zip
 dev_update "$D" --json
 expect_rc 0 "native_update from v1 (native 1)"
-# docs/DEVICE.md does not say which result an install-then-native_update run gives
-case "$(jv "$OUT" result)/$(jv "$OUT" native_update)" in
-native_update/* | */true) ok ;;
-*) fail "native_update from v1: --json says neither result native_update nor native_update true: $OUT" ;;
-esac
+expect_eq "$(jv "$OUT" result)/$(jv "$OUT" native_update)" updated/true \
+    "native_update from v1: --json result updated, native_update true"
+says "$ERR$OUT" "native" "native_update from v1: the text says a native update is needed too"
 installed "$D" "$id_v3" "$SAMPLE/v3" "native_update from v1: installs 3.0 first"
 # with shell 2 the v3 device goes to 4.0
 NATIVE=2 dev_update "$T/d4" --json
