@@ -50,8 +50,8 @@ test-arm:
 
 test-arm-%:
 	@rm -f $(ARM_BUILD)/summary-$*.txt
-	@scripts/arm-sysroot.sh $*
-	@t0=$$(date +%s); b=$(ARM_BUILD)/$*; sysroot=$(CURDIR)/$(ARM_BUILD)/sysroot-$*; \
+	@BSDELTA_ARM_DIR=$(ARM_BUILD) scripts/arm-sysroot.sh $*
+	@t0=$$(date +%s); b=$(ARM_BUILD)/$*; sysroot=$(abspath $(ARM_BUILD))/sysroot-$*; \
 	cmake -S . -B $$b -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-$(if $(filter arm64,$*),aarch64,$*).cmake \
 	  -DBSDELTA_SYSROOT=$$sysroot -DBSDELTA_BUILD_TOOLS=OFF $(ARM_CLIENT) -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1; \
 	echo "$*: bspatch library, -std=c11 -pedantic -Wall -Wextra -Werror"; \
