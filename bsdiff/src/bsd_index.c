@@ -186,6 +186,15 @@ static inline int64_t lcp_at(const unsigned char *old, int64_t n, int64_t sp, in
         while (hi - lo > 1) {                                                                  \
             int64_t mid = lo + (hi - lo) / 2, sm = sa[mid];                                    \
             int64_t k = llo < lhi ? llo : lhi;                                                 \
+            /* the two possible next probes: their text now, the four after them their SA   \
+             * entries (a probe otherwise waits on two cache misses in a row) */               \
+            int64_t na = lo + (mid - lo) / 2, nb = mid + (hi - mid) / 2;                       \
+            __builtin_prefetch(old + sa[na] + k);                                              \
+            __builtin_prefetch(old + sa[nb] + k);                                              \
+            __builtin_prefetch(&sa[lo + (na - lo) / 2]);                                       \
+            __builtin_prefetch(&sa[na + (mid - na) / 2]);                                      \
+            __builtin_prefetch(&sa[mid + (nb - mid) / 2]);                                     \
+            __builtin_prefetch(&sa[nb + (hi - nb) / 2]);                                       \
             int64_t l = lcp_at(old, n, sm, k, p, plen);                                        \
             if (l == plen) {                                                                   \
                 *pos = sm;                                                                     \
