@@ -81,4 +81,4 @@ bench-quick: build
 	@bench/run.sh --build $(BUILD) --quick
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-arm build-fuzz

@@ -4,6 +4,7 @@
  * state.json is the single source of truth and its atomic rename the commit point of every
  * change; D/current is derived from it and repaired whenever the directory is opened. */
 #define _POSIX_C_SOURCE 200809L
+#define _FILE_OFFSET_BITS 64 /* files over 2 GiB and readdir on 32-bit targets */
 #include "pkc_internal.h"
 
 #include <cjson/cJSON.h>

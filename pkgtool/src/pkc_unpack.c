@@ -5,6 +5,7 @@
  * left out or added. Files are written below dest only, synced, and dest is removed on any
  * failure. */
 #define _POSIX_C_SOURCE 200809L
+#define _FILE_OFFSET_BITS 64 /* files over 2 GiB and readdir on 32-bit targets */
 #include "pkc_internal.h"
 
 #include <archive.h>

@@ -2,6 +2,7 @@
  * (patch streamed into the patcher, or full bundle with a resumable partial file), unpack,
  * commit, link. Also the local-bundle install and the directory transport. */
 #define _POSIX_C_SOURCE 200809L
+#define _FILE_OFFSET_BITS 64 /* files over 2 GiB and readdir on 32-bit targets */
 #include "pkc_internal.h"
 
 #include "bspatch.h"

@@ -2,6 +2,7 @@
  * parsed with cJSON and every field is type-checked: a damaged index is PKG_E_STORE, never a
  * crash. */
 #define _POSIX_C_SOURCE 200809L
+#define _FILE_OFFSET_BITS 64 /* files over 2 GiB and readdir on 32-bit targets */
 #include "pkg_index.h"
 
 #include <cjson/cJSON.h>
@@ -64,8 +65,14 @@ void pkg_iso_time(int64_t t, char out[32]) {
 }
 
 static int parse_iso_time(const char *s, int64_t *out) {
+    /* exactly YYYY-MM-DDTHH:MM:SSZ with values in range: the index is untrusted input */
+    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+    for (size_t i = 0; i < sizeof shape - 1; i++)
+        if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i]) return -1;
+    if (s[sizeof shape - 1]) return -1;
     int Y, M, D, h, m, sec;
     if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ", &Y, &M, &D, &h, &m, &sec) != 6) return -1;
+    if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60) return -1;
     /* days from civil (proleptic Gregorian), independent of the host time zone */
     int y = Y - (M <= 2);
     int era = (y >= 0 ? y : y - 399) / 400;

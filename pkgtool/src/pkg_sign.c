@@ -2,6 +2,7 @@
  * A .sig file is the base64 of the 64-byte signature over the exact bytes of index.json, and a
  * newline, so that `openssl pkeyutl -verify -rawin` checks it without our tools. */
 #define _POSIX_C_SOURCE 200809L
+#define _FILE_OFFSET_BITS 64 /* files over 2 GiB and readdir on 32-bit targets */
 #include "pkg_index.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
 /* pkg_util.c - errors, whole-file I/O, atomic writes and small buffers for pkgtool. */
 #define _POSIX_C_SOURCE 200809L
+#define _FILE_OFFSET_BITS 64 /* files over 2 GiB and readdir on 32-bit targets */
 #include "pkg_internal.h"
 
 #include <errno.h>

@@ -5,6 +5,7 @@
  * needs no network and runs on the device targets (ARM under qemu) as well.
  * Usage: test_client FIXTURE_DIR WORK_DIR */
 #define _POSIX_C_SOURCE 200809L
+#define _FILE_OFFSET_BITS 64 /* files over 2 GiB and readdir on 32-bit targets */
 #include "pkgclient.h"
 #include "t_check.h"
 
