@@ -10,7 +10,7 @@
 #
 # Range requests work (nginx serves them for static files). index.json and its signature are
 # served with "Cache-Control: no-cache", the immutable bundles and patches with a long max-age,
-# as docs/STORE.md recommends. A watchdog stops nginx if the sourcing shell dies without
+# as docs/STORE.md recommends. Safe under set -e. A watchdog stops nginx if the sourcing shell dies without
 # running its traps (SIGKILL from a ctest timeout), so no nginx is ever left behind.
 
 HTTPD_PID=
@@ -94,16 +94,16 @@ httpd_chain_exit_trap() {
 httpd_kill() {
     local pid=$1 i
     kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null
+    kill -TERM "$pid" 2>/dev/null || true
     for i in $(seq 50); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
     if kill -0 "$pid" 2>/dev/null; then
-        pkill -KILL -P "$pid" 2>/dev/null
-        kill -KILL "$pid" 2>/dev/null
+        pkill -KILL -P "$pid" 2>/dev/null || true
+        kill -KILL "$pid" 2>/dev/null || true
     fi
-    wait "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
     return 0
 }
 
@@ -118,8 +118,8 @@ httpd_stop() {
         HTTPD_PID=
     fi
     if [ -n "$HTTPD_WATCHDOG" ]; then
-        kill "$HTTPD_WATCHDOG" 2>/dev/null
-        wait "$HTTPD_WATCHDOG" 2>/dev/null
+        kill "$HTTPD_WATCHDOG" 2>/dev/null || true
+        wait "$HTTPD_WATCHDOG" 2>/dev/null || true
         HTTPD_WATCHDOG=
     fi
 }
