@@ -206,7 +206,7 @@ echo
 echo "Bundles: old $(bytes "$(fsize "$old_zip")") bytes, new $(bytes "$(fsize "$new_zip")") bytes" \
     "(3 files: lib/typescript.js, bin/esbuild, lib/react-dom.js); our patch $(bytes "$(fsize "$patch")") bytes," \
     "bsdiff 4.3's $p43 bytes. Bytes downloaded: index, signature and patch or bundle, as counted by" \
-    "\`pkgtool update --json\` (bytes_fetched). Work files on $(stat -f -c %T "$work") ($(dirname "$work"));" \
+    "\`pkgtool update --json\` (bytes_fetched). Work files on $(stat -f -c %T "$work") ($(df --output=target "$work" | tail -1));" \
     "load average before/after: $load0 / $load1 on $(nproc) cores."
 echo
 max=$(mib "$(col patch 2 | sort -n | tail -1)")

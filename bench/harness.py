@@ -979,7 +979,7 @@ def targets_section(w, corpus, synth, adv):
     w("")
 
 
-def write_document(args, path, chart_path, meta, corpus, synth, adv, failures, pkgrel=None):
+def write_document(args, path, chart_path, meta, corpus, synth, adv, failures, pkgrel=None, device=None):
     tools = args.tools
     dlabels = {t[0]: t[1] for t in tools.diff}
     alabels = {t[0]: t[1] for t in tools.apply}
@@ -1172,6 +1172,20 @@ def write_document(args, path, chart_path, meta, corpus, synth, adv, failures, p
         w("```")
         w("")
 
+    if device is not None:
+        w("## Device update (pkgtool update over HTTP)")
+        w("")
+        w("`bench/device_update_bench.sh --build BUILD` (issue 6's device figure): peak RSS and wall time "
+          "of `pkgtool update` taking a ~20 MB bundle of three real files (typescript.js, the esbuild "
+          "binary, react-dom.js) from one signed release to the next, served by a local nginx, by patch "
+          "and by full bundle, with the up-to-date check (index and signature only: libcurl and OpenSSL "
+          "start-up) as the floor and, for reference, our bspatch on the same patch and bspatch 4.3 on "
+          "bsdiff 4.3's patch between the same bundles; every update is checked file by file against the "
+          "new tree (goal: < 32 MiB).")
+        w("")
+        w(device.rstrip())
+        w("")
+
     w("## Failures")
     w("")
     if failures:
@@ -1197,8 +1211,9 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="small cases only, few runs, output under bench/out/quick/ (CI smoke test)")
     ap.add_argument("--runs", type=int, help="timed runs per tool and case (default 3; --quick: 1)")
-    ap.add_argument("--apply-runs", type=int, help="runs per patcher in the synthetic apply section "
-                                                   "(default 5; --quick: 2)")
+    ap.add_argument("--apply-runs", type=int, help="runs per patcher in the synthetic apply section, "
+                                                   "and per row of the device section (default 5; "
+                                                   "--quick: 2)")
     ap.add_argument("--out", help="markdown file to write (default docs/BENCHMARKS.md; --quick: "
                                   "bench/out/quick/BENCHMARKS.md); the chart is written beside it")
     ap.add_argument("--case", action="append", default=[],
@@ -1213,7 +1228,9 @@ def main():
     ap.add_argument("--synth-sizes", help="sizes of the synthetic apply inputs (default 1M,10M,100M; "
                                           "--quick: 1M)")
     ap.add_argument("--sections", help="comma-separated subset of corpus,micro,synthetic,adversarial,"
-                                       "pkgtool (default: all; --quick: all but pkgtool)")
+                                       "pkgtool,device (default: all; --quick: all but pkgtool and "
+                                       "device); device: pkgtool update of a ~20 MB bundle over HTTP "
+                                       "(peak RSS, issue 6), --apply-runs runs")
     ap.add_argument("--workdir", help="where patches and outputs are written (default: a directory "
                                       "in /dev/shm when it has room, else bench/out/work)")
     ap.add_argument("--keep", action="store_true", help="keep the work files of each case")
@@ -1227,10 +1244,10 @@ def main():
     args.adv_timeout = args.adv_timeout if args.adv_timeout is not None else (20.0 if q else 300.0)
     args.synth_sizes = [parse_size(s) for s in (args.synth_sizes or ("1M" if q else "1M,10M,100M")).split(",")]
     if args.sections is None:
-        args.sections = "corpus,micro,synthetic,adversarial" + ("" if q else ",pkgtool")
+        args.sections = "corpus,micro,synthetic,adversarial" + ("" if q else ",pkgtool,device")
     sections = set(s.strip() for s in args.sections.split(",") if s.strip())
     args.micro = "micro" in sections
-    bad = sections - {"corpus", "micro", "synthetic", "adversarial", "pkgtool"}
+    bad = sections - {"corpus", "micro", "synthetic", "adversarial", "pkgtool", "device"}
     if bad:
         die(f"unknown section(s): {', '.join(sorted(bad))}")
     if args.runs < 1 or args.apply_runs < 1:
@@ -1303,6 +1320,16 @@ def main():
                 bench.failures.append(f"pkgtool_release_bench.sh failed: {r.stderr.strip()[-500:]}")
             else:
                 pkgrel = r.stdout
+        device = None
+        if "device" in sections:
+            progress.log("device update figures: bench/device_update_bench.sh")
+            r = subprocess.run([str(ROOT / "bench" / "device_update_bench.sh"), "--build", str(build),
+                                "--runs", str(args.apply_runs)],
+                               capture_output=True, text=True, env=dict(os.environ, TMPDIR=str(work)))
+            if r.returncode != 0:
+                bench.failures.append(f"device_update_bench.sh failed: {r.stderr.strip()[-500:]}")
+            else:
+                device = r.stdout
 
         # Chart: patch size (% of new) against diff time, one marker per tool and case.
         pts = []
@@ -1329,7 +1356,7 @@ def main():
             "workfs": f"{work_root} ({fs})",
             "argv": "bench/run.sh " + " ".join(sys.argv[1:]),
         }
-        write_document(args, out, chart, meta, corpus, synth, adv, bench.failures, pkgrel)
+        write_document(args, out, chart, meta, corpus, synth, adv, bench.failures, pkgrel, device)
         progress.log(f"wrote {os.path.relpath(out, Path.cwd())}" + (f" and {os.path.relpath(chart, Path.cwd())}" if corpus else "")
                      + f" in {meta['elapsed']}")
         if bench.failures:
