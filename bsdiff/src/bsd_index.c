@@ -222,6 +222,11 @@ DEFINE_FIND(find64, int64_t)
 int64_t bsd_sa_find(const bsd_sa *o, const unsigned char *p, int64_t plen, int64_t *pos) {
     if (plen < BSD_QGRAM) return 0;
     size_t h = qgram_hash(p, o->bloom_bits);
+    /* the scans search position after position: fetch the next one's filter word now */
+    if (plen > BSD_QGRAM) {
+        size_t h1 = qgram_hash(p + 1, o->bloom_bits);
+        __builtin_prefetch(&o->bloom[h1 >> 6]);
+    }
     if (!(o->bloom[h >> 6] >> (h & 63) & 1)) return 0;
     int64_t l = o->sa64 ? find64(o, o->sa, p, plen, pos) : find32(o, o->sa, p, plen, pos);
     return l >= BSD_QGRAM ? l : 0;
