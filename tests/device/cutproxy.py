@@ -153,11 +153,13 @@ class Handler(socketserver.BaseRequestHandler):
             if what == "ok":
                 what = f"error:{e.__class__.__name__}"
         finally:
+            # logged before the client sees the connection end: a resumed request, which the
+            # client sends only after that, is always logged after this one
+            self.server.log(f"{method}\t{path}\t{rng}\t{status}\t{sent}\t{what}")
             try:
                 client.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            self.server.log(f"{method}\t{path}\t{rng}\t{status}\t{sent}\t{what}")
 
 
 class Server(socketserver.ThreadingTCPServer):
