@@ -174,6 +174,49 @@ check "no server: tmp/ is empty" tmp_clean "$D"
 run "$PKGTOOL" update --install-dir "$D" --store "$URL" --app "$APP"
 expect_rc 1 "update without --native is a usage error"
 
+# ---- the install directory itself: locked by another command, damaged state, lost link
+D=$T/d-lock
+device_init "$D" v1.zip
+python3 - "$D/.lock" "$T/lock.ready" <<'EOF2' &
+import fcntl, os, sys, time
+f = open(sys.argv[1], "r+")
+fcntl.lockf(f, fcntl.LOCK_EX)   # the fcntl lock every pkgtool command takes
+open(sys.argv[2], "w").close()
+time.sleep(30)
+EOF2
+locker=$!
+for i in $(seq 100); do [ -e "$T/lock.ready" ] && break; sleep 0.05; done
+mark_logs
+dev_update "$D"
+expect_rc 16 "update while another command holds D: busy"
+says "$ERR" "another|busy|lock" "busy: the message says another command is working on D"
+expect_eq "$(fetched patches/)/$(fetched bundles/)" 0/0 "busy: nothing downloaded"
+run "$PKGTOOL" start --install-dir "$D"
+expect_rc 16 "start while another command holds D: busy"
+kill "$locker" 2>/dev/null
+wait "$locker" 2>/dev/null
+installed "$D" "$id_v1" "$SAMPLE/v1" "after the busy attempts"
+rm "$D/current"
+run "$PKGTOOL" status --install-dir "$D"
+expect_rc 0 "status with the current link lost"
+expect_eq "$(readlink "$D/current")" "versions/$id_v1" "the current link is repaired from state.json"
+cp "$D/state.json" state-ok.json
+echo '{"schema": 1, "app": "demo", "current": ' >"$D/state.json"
+for c in status start update; do
+    if [ $c = update ]; then dev_update "$D"; else run "$PKGTOOL" $c --install-dir "$D"; fi
+    expect_rc 16 "$c with a damaged state.json"
+done
+check "the damaged install was not touched" test -d "$D/versions/$id_v1" -a -f "$D/versions/$id_v1.zip"
+# the message says to reinstall the bundle with `pkgtool install`: that must work
+run "$PKGTOOL" install --install-dir "$D" --app "$APP" v1.zip
+expect_rc 0 "install repairs a damaged state.json (as the error message advises)"
+if [ "$RC" -eq 0 ]; then
+    installed "$D" "$id_v1" "$SAMPLE/v1" "reinstalled over a damaged state"
+    dev_update "$D"
+    expect_rc 0 "update after the repair"
+    installed "$D" "$id_v3" "$SAMPLE/v3" "update after the repair"
+fi
+
 # ---- native_update: 4.0 needs native shell 2
 cp -r "$SAMPLE/v3" v4
 echo "needs the new shell" >v4/native.txt
