@@ -37,6 +37,8 @@ fallback() {
     expect_eq "$(update_method "$OUT")" full "$what: --json says full"
     expect_eq "$(fetched "bundles/$id_v3.zip")" 1 "$what: the full bundle was fetched"
     says "$ERR$OUT" "patch" "$what: the output names the patch"
+    check "$what: --json fallback says why the patch was not used" test -n "$(jv "$OUT" fallback)"
+    echo "$what: fallback: $(jv "$OUT" fallback)" >>"$T/fallbacks.txt"
     says "$ERR$OUT" "full|bundle" "$what: the output says it falls back to the full bundle"
     installed "$D" "$id_v3" "$SAMPLE/v3" "$what"
     versions_are "$D" "$id_v3" "$id_v1"
@@ -174,5 +176,5 @@ for kind in badsha unlisted escape badsize notmanifest; do
     check "crafted bundle ($kind): nothing written outside the install directory" \
         test ! -e "$T/escape.txt" -a ! -e "$T/d-crafted-escape.txt" -a ! -e "$D/escape.txt"
 done
-cat "$T/crafted.txt"
+cat "$T/fallbacks.txt" "$T/crafted.txt"
 finish
