@@ -69,8 +69,10 @@ test-arm-%:
 	  tee $(ARM_BUILD)/summary-$*.txt; \
 	[ $$ok = ok ]
 
+# The release flow on corpus/sample-app, then a device updating over HTTP (nginx) with a rollback.
 demo: build
 	@scripts/demo.sh $(BUILD)
+	@scripts/demo-device.sh $(BUILD)
 
 bench: build
 	@scripts/setup-deps.sh bench
