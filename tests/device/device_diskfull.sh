@@ -28,14 +28,17 @@ serve_store "$S"
 b1=$(fsize m1.zip)
 b2=$(fsize m2.zip)
 
-# the device's life inside the namespace: D on a tmpfs of SIZE KiB holds 1.0; one update;
-# then the tmpfs grows to GROWN KiB and a second update. Snapshots of D are copied out.
+# the device's life inside the namespace: D on a tmpfs with SIZE KiB free holds 1.0; one
+# update; then a ballast file of ROOM KiB (there from the start) is removed and a second
+# update runs. Snapshots of D are copied out. (A remount to grow the tmpfs is not allowed in
+# a user namespace.)
 cat >"$T/inner.sh" <<'EOF'
 set -u
-pkgtool=$1 url=$2 size=$3 grown=$4 out=$5 bundle=$6
+pkgtool=$1 url=$2 size=$3 room=$4 out=$5 bundle=$6
 mnt=$out/mnt
 mkdir -p "$mnt"
-mount -t tmpfs -o "size=${size}k" tmpfs "$mnt" || exit 90
+mount -t tmpfs -o "size=$((size + room))k" tmpfs "$mnt" || exit 90
+head -c "$((room * 1024))" /dev/zero >"$mnt/ballast" || exit 94
 D=$mnt/D
 "$pkgtool" install --install-dir "$D" --app demo "$bundle" >"$out/install.out" 2>&1 || exit 91
 "$pkgtool" start --install-dir "$D" >/dev/null 2>&1 && "$pkgtool" confirm --install-dir "$D" >/dev/null 2>&1 || exit 92
@@ -44,7 +47,7 @@ df -k "$mnt" >"$out/df-before.txt"
 echo $? >"$out/update1.rc"
 "$pkgtool" start --install-dir "$D" >"$out/start1.out" 2>&1
 cp -a "$D" "$out/after1"
-mount -o "remount,size=${grown}k" "$mnt" || exit 93
+rm "$mnt/ballast"
 "$pkgtool" update --install-dir "$D" --store "$url" --app demo --native 1 --json >"$out/update2.out" 2>"$out/update2.err"
 echo $? >"$out/update2.rc"
 cp -a "$D" "$out/after2"
@@ -55,7 +58,7 @@ EOF
 scenario() {
     local name=$1 size=$(($2 / 1024)) out=$T/$1
     mkdir -p "$out"
-    "${NS[@]}" bash "$T/inner.sh" "$PKGTOOL" "$URL" "$size" $((size * 4)) "$out" "$T/m1.zip" >"$out/inner.log" 2>&1
+    "${NS[@]}" bash "$T/inner.sh" "$PKGTOOL" "$URL" "$size" $((size * 3)) "$out" "$T/m1.zip" >"$out/inner.log" 2>&1
     local rc=$?
     expect_eq "$rc" 0 "$name: the device's life in the namespace ran through ($(cat "$out/inner.log" "$out/install.out" 2>/dev/null))"
     RC=$(cat "$out/update1.rc" 2>/dev/null)
