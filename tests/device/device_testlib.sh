@@ -143,12 +143,8 @@ dev_update() {
     run "$PKGTOOL" update --install-dir "$d" --store "${STORE_URL:-$URL}" --app "$APP" --native "$NATIVE" "$@"
 }
 
-# install_bundle D BUNDLE.zip: pkgtool install as docs/DEVICE.md writes it; when that is
-# refused as a usage error, again with --app (device_update checks the documented form)
-install_bundle() {
-    "$PKGTOOL" install --install-dir "$1" "$2" ||
-        { [ $? -eq 1 ] && "$PKGTOOL" install --install-dir "$1" --app "$APP" "$2"; }
-}
+# install_bundle D BUNDLE.zip: the bundle the app ships with, installed into D
+install_bundle() { "$PKGTOOL" install --install-dir "$1" --app "$APP" "$2"; }
 
 # device_init D BUNDLE.zip: a device holding BUNDLE as its confirmed current version (install,
 # then the app starts and confirms)
