@@ -32,9 +32,11 @@ typedef struct pkc_dir {
     int exists; /* state.json was there */
 } pkc_dir;
 
-/* Opens (creating with `create`) install_dir, takes its lock, reads state.json and makes
- * D/current match it. app (may be NULL) must match the installed app. */
-pkg_error pkc_dir_open(pkg_ctx *ctx, pkc_dir *d, const char *install_dir, const char *app, int create);
+/* Opens install_dir, takes its lock, reads state.json and makes D/current match it. app (may
+ * be NULL) must match the installed app. Flags: PKC_OPEN_CREATE makes the directory and its
+ * layout; PKC_OPEN_RESET treats a damaged state as no install (for a reinstall over it). */
+enum { PKC_OPEN_CREATE = 1, PKC_OPEN_RESET = 2 };
+pkg_error pkc_dir_open(pkg_ctx *ctx, pkc_dir *d, const char *install_dir, const char *app, int flags);
 void pkc_dir_close(pkc_dir *d);
 /* Writes state.json atomically (the commit point of every change), then D/current. */
 pkg_error pkc_state_commit(pkg_ctx *ctx, pkc_dir *d);

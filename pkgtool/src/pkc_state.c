@@ -247,7 +247,8 @@ static pkg_error link_current(pkg_ctx *ctx, pkc_dir *d) {
     return e;
 }
 
-pkg_error pkc_dir_open(pkg_ctx *ctx, pkc_dir *d, const char *install_dir, const char *app, int create) {
+pkg_error pkc_dir_open(pkg_ctx *ctx, pkc_dir *d, const char *install_dir, const char *app, int flags) {
+    int create = flags & PKC_OPEN_CREATE, locked = 0;
     memset(d, 0, sizeof *d);
     d->lock_fd = -1;
     if (!install_dir || !*install_dir) return pkg_fail(ctx, PKG_E_MISUSE, "no install directory given");
@@ -278,7 +279,8 @@ pkg_error pkc_dir_open(pkg_ctx *ctx, pkc_dir *d, const char *install_dir, const 
         memset(&fl, 0, sizeof fl);
         fl.l_type = F_WRLCK;
         fl.l_whence = SEEK_SET;
-        if (fcntl(d->lock_fd, F_SETLK, &fl) != 0)
+        if (fcntl(d->lock_fd, F_SETLK, &fl) == 0) locked = 1;
+        else
             e = pkg_fail(ctx, PKG_E_INSTALL, "another pkgtool is working on %s; try again when it has finished",
                          install_dir);
     }
@@ -292,6 +294,12 @@ pkg_error pkc_dir_open(pkg_ctx *ctx, pkc_dir *d, const char *install_dir, const 
         }
         d->exists = !e;
     }
+    if (e == PKG_E_INSTALL && locked && (flags & PKC_OPEN_RESET)) {
+        /* a damaged state.json (the lock is ours): start afresh; the caller installs over it */
+        e = PKG_OK;
+        d->exists = 0;
+        state_free(&d->st);
+    }
     if (!e && d->exists && app && strcmp(d->st.app, app))
         e = pkg_fail(ctx, PKG_E_MISUSE, "%s holds app %s, not %s; use another install directory", install_dir,
                      d->st.app, app);
@@ -304,9 +312,18 @@ pkg_error pkc_dir_open(pkg_ctx *ctx, pkc_dir *d, const char *install_dir, const 
         char *dir = pkc_path(d, "versions", d->st.current.id);
         struct stat vs;
         if (!dir) e = pkg_fail(ctx, PKG_E_NOMEM, "out of memory");
-        else if (stat(dir, &vs) != 0 || !S_ISDIR(vs.st_mode))
-            e = pkg_fail(ctx, PKG_E_INSTALL, "%s names version %s but %s is missing; reinstall with 'pkgtool install'",
-                         state, d->st.current.id, dir);
+        else if (stat(dir, &vs) != 0 || !S_ISDIR(vs.st_mode)) {
+            if (flags & PKC_OPEN_RESET) {
+                d->exists = 0;
+                memset(&d->st.current, 0, sizeof d->st.current);
+                memset(&d->st.previous, 0, sizeof d->st.previous);
+                d->st.pending = 0;
+            } else {
+                e = pkg_fail(ctx, PKG_E_INSTALL,
+                             "%s names version %s but %s is missing; reinstall with 'pkgtool install'", state,
+                             d->st.current.id, dir);
+            }
+        }
         free(dir);
     }
     if (!e && d->exists) e = link_current(ctx, d);

@@ -130,7 +130,7 @@ static int fetch(upd *u, const char *path, uint64_t start, pkc_sink_fn sink, voi
 
 static pkg_error net_fail(upd *u, int rc, const char *path, const char *err) {
     if (rc == PKC_FETCH_NOT_FOUND)
-        return pkg_fail(u->ctx, PKG_E_NETWORK, "the store has no %s (%s): check --store and --app", path, err);
+        return pkg_fail(u->ctx, PKG_E_NOT_FOUND, "the store has no %s (%s): check --store and --app", path, err);
     return pkg_fail(u->ctx, PKG_E_NETWORK,
                     "cannot fetch %s: %s; the current version is unchanged, run the update again when the network "
                     "is back",
@@ -487,7 +487,7 @@ pkg_error pkc_update(pkg_ctx *ctx, const pkc_update_opts *o, pkc_update_result *
     memset(res, 0, sizeof *res);
     if (!pkg_valid_app(o->app)) return pkg_fail(ctx, PKG_E_MISUSE, "invalid app name '%s'", o->app ? o->app : "");
     upd u = {ctx, o, res, {0}};
-    pkg_error e = pkc_dir_open(ctx, &u.d, o->install_dir, o->app, 1);
+    pkg_error e = pkc_dir_open(ctx, &u.d, o->install_dir, o->app, PKC_OPEN_CREATE);
     if (e) return e;
     pkc_dir *d = &u.d;
     if (d->st.current.set) {
@@ -595,7 +595,7 @@ pkg_error pkc_install_bundle(pkg_ctx *ctx, const char *install_dir, const char *
     if (pkc_sha256_file(bundle_path, id, &size) != 0)
         return pkg_fail(ctx, PKG_E_INPUT, "cannot read %s: %s", bundle_path, strerror(errno));
     pkc_dir d;
-    pkg_error e = pkc_dir_open(ctx, &d, install_dir, app, 1);
+    pkg_error e = pkc_dir_open(ctx, &d, install_dir, app, PKC_OPEN_CREATE | PKC_OPEN_RESET);
     if (e) return e;
     if (!d.exists && !app) {
         pkc_dir_close(&d);
