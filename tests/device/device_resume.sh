@@ -43,6 +43,7 @@ dev_update "$D" --json
 expect_rc 0 "patch cut once: the update succeeds"
 expect_eq "$(update_method "$OUT")" patch "patch cut once: still the patch"
 expect_eq "$(ranges patches/)" "- bytes=$cut-" "patch cut once: resumed with Range from the cut"
+expect_eq "$(jv "$OUT" resumes)" 1 "patch cut once: --json counts one resume"
 expect_eq "$(requests patches/ | head -n 1 | cut -d' ' -f2)" cut "patch cut once: the proxy did cut"
 expect_eq "$(requests bundles/ | wc -l)" 0 "patch cut once: no full bundle fetched"
 installed "$D" "$id_2" big2 "patch cut once"
@@ -58,6 +59,7 @@ dev_update "$D" --json
 expect_rc 0 "patch cut 3 times: the update succeeds (default --retries 5)"
 expect_eq "$(ranges patches/)" "- bytes=$cut- bytes=$((2 * cut))- bytes=$((3 * cut))-" \
     "patch cut 3 times: each Range starts where the data stopped"
+expect_eq "$(jv "$OUT" resumes)" 3 "patch cut 3 times: --json counts three resumes"
 expect_eq "$(requests bundles/ | wc -l)" 0 "patch cut 3 times: no full bundle fetched"
 installed "$D" "$id_2" big2 "patch cut 3 times"
 

@@ -14,7 +14,7 @@ check "each bundle has an id" test -n "$id_v1" -a -n "$id_v2" -a -n "$id_v3" -a 
 
 S=$T/store
 release "$S" 1.0 "$SAMPLE/v1"
-release "$S" 2.0 "$SAMPLE/v2"
+release "$S" 2.0 "$SAMPLE/v2" --mandatory --message "security fix"
 release "$S" 3.0 "$SAMPLE/v3"
 serve_store "$S"
 index_version=$(jv "$(cat "$S/$APP/index.json")" version)
@@ -51,6 +51,7 @@ expect_eq "$(jv "$OUT" fallback)/$(jv "$OUT" signature_checked)/$(jv "$OUT" inde
     "update from v1: --json fallback, signature_checked, index_version"
 expect_eq "$(jv "$OUT" download_size)/$(jv "$OUT" resumes)" "$(fsize "$S/$APP/patches/$id_v1-$id_v3.bsdelta")/0" \
     "update from v1: --json download_size is the patch's size, no resumes"
+expect_eq "$(jv "$OUT" mandatory)" true "update from v1: it skips the mandatory 2.0, so it is mandatory"
 expect_eq "$(fetched "patches/$id_v1-$id_v3.bsdelta")/$(fetched bundles/)" 1/0 \
     "update from v1: nginx served the patch v1->v3 once and no bundle"
 expect_eq "$(fetched index.json)" 1 "update from v1: nginx served the index"
@@ -91,6 +92,7 @@ expect_eq "$(fetched "patches/$id_v2-$id_v3.bsdelta")/$(fetched bundles/)" 1/0 \
 installed "$D" "$id_v3" "$SAMPLE/v3" "update from v2"
 versions_are "$D" "$id_v3" "$id_v2"
 expect_eq "$(sv "$D" previous.id)/$(sv "$D" pending)" "$id_v2/true" "update from v2: previous, pending"
+expect_eq "$(jv "$OUT" mandatory)" false "update from v2: past the mandatory release, not mandatory"
 check "update from v2: tmp/ is empty" tmp_clean "$D"
 
 # ---- from a bundle the store does not know: the full bundle
