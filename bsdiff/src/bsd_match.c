@@ -489,37 +489,98 @@ static int64_t bz_size(const unsigned char *p, size_t n) {
     unsigned int cap = (unsigned int)(n + n / 100 + 1024);
     char *o = malloc(cap);
     if (!o) return -1;
-    int rc = BZ2_bzBuffToBuffCompress(o, &cap, (char *)p, (unsigned int)n, 9, 0, 0);
+    /* The smallest block size that holds the input (whose run-length stage grows it by at
+     * most 5/4) compresses to the same size as level 9 with less memory to set up. */
+    uint64_t lvl = ((uint64_t)n * 5 / 4 + 19) / 100000 + 1;
+    int rc = BZ2_bzBuffToBuffCompress(o, &cap, (char *)p, (unsigned int)n, lvl < 9 ? (int)lvl : 9,
+                                      0, 0);
     free(o);
     return rc == BZ_OK ? (int64_t)cap : -1;
 }
 
-/* Compressed size of new[cs, ce) written as the segments l: control, diff and extra bytes
- * each compressed alone as in BSDIFF40 (1/16 byte units like seg_cost); -1 out of memory. */
-static int64_t real_cost(const bsd_old *o, const unsigned char *nw, int64_t cs, int64_t ce,
-                         const bsd_seglist *l) {
-    size_t n = (size_t)(ce - cs);
+/* Disagreement windows: where two segment lists over new[cs, ce) take a byte differently
+ * (another alignment, or literal against matched), widened by DIFFER_MARGIN on each side for
+ * the compressor's context, merged, as [start, end) pairs. Elsewhere both candidates write the
+ * same diff or extra bytes, so only the windows can make their compressed sizes differ. */
+#define DIFFER_MARGIN 4096
+#define DIFFER_WINDOWS 256
+
+/* Alignment (old - new) of new position p under l (from index *k on), or INT64_MIN when p is
+ * literal; *next = where that answer can change. */
+static int64_t seg_at(const bsd_seglist *l, size_t *k, int64_t p, int64_t ce, int64_t *next) {
+    while (*k < l->n && l->v[*k].newp + l->v[*k].len <= p) (*k)++;
+    if (*k < l->n && l->v[*k].newp <= p) {
+        *next = l->v[*k].newp + l->v[*k].len;
+        return l->v[*k].oldp - l->v[*k].newp;
+    }
+    *next = *k < l->n ? l->v[*k].newp : ce;
+    return INT64_MIN;
+}
+
+static size_t differ_windows(const bsd_seglist *a, const bsd_seglist *b, int64_t cs, int64_t ce,
+                             int64_t *win, size_t cap) {
+    size_t ka = 0, kb = 0, nw = 0;
+    for (int64_t p = cs; p < ce;) {
+        int64_t na, nb;
+        int64_t da = seg_at(a, &ka, p, ce, &na), db = seg_at(b, &kb, p, ce, &nb);
+        int64_t q = na < nb ? na : nb;
+        if (da != db) {
+            int64_t lo = p - DIFFER_MARGIN > cs ? p - DIFFER_MARGIN : cs;
+            int64_t hi = q + DIFFER_MARGIN < ce ? q + DIFFER_MARGIN : ce;
+            if (nw && win[2 * nw - 1] >= lo) {
+                win[2 * nw - 1] = hi;
+            } else if (nw == cap) { /* too many to list: the whole chunk */
+                win[0] = cs;
+                win[1] = ce;
+                return 1;
+            } else {
+                win[2 * nw] = lo;
+                win[2 * nw + 1] = hi;
+                nw++;
+            }
+        }
+        p = q;
+    }
+    return nw;
+}
+
+/* Compressed size of the candidate l in the windows: its control words (all of them), and
+ * its diff and extra bytes inside the windows, each stream compressed alone as in BSDIFF40
+ * (1/16 byte units like seg_cost); -1 out of memory. */
+static int64_t real_cost(const bsd_old *o, const unsigned char *nw, const bsd_seglist *l,
+                         const int64_t *win, size_t nwin) {
+    size_t n = 0;
+    for (size_t k = 0; k < nwin; k++) n += (size_t)(win[2 * k + 1] - win[2 * k]);
     unsigned char *d = malloc(n ? n : 1), *x = malloc(n ? n : 1);
     unsigned char *c = malloc((l->n + 1) * 24);
     int64_t r = -1;
     if (!d || !x || !c) goto out;
     size_t dn = 0, xn = 0, cn = 0;
-    int64_t at = cs, prev_end_old = 0;
-    for (size_t i = 0; i <= l->n; i++) {
-        int64_t s = i < l->n ? l->v[i].newp : ce;
-        memcpy(x + xn, nw + at, (size_t)(s - at));
-        xn += (size_t)(s - at);
-        if (i == l->n) break;
+    int64_t prev_end_old = 0;
+    for (size_t i = 0; i < l->n; i++) {
         const bsd_seg *g = &l->v[i];
-        for (int64_t k = 0; k < g->len; k++)
-            d[dn++] = (unsigned char)(nw[g->newp + k] - o->data[g->oldp + k]);
         int64_t v3[3] = {g->len, 0, g->oldp - prev_end_old};
         for (int q = 0; q < 3; q++) {
             uint64_t u = v3[q] < 0 ? (uint64_t)(-v3[q]) | (1ull << 63) : (uint64_t)v3[q];
             for (int b = 0; b < 8; b++) c[cn++] = (unsigned char)(u >> (8 * b));
         }
         prev_end_old = g->oldp + g->len;
-        at = g->newp + g->len;
+    }
+    /* diff and extra bytes of the windows, in order */
+    size_t k = 0;
+    for (size_t kw = 0; kw < nwin; kw++) {
+        for (int64_t p = win[2 * kw]; p < win[2 * kw + 1];) {
+            int64_t next, dd = seg_at(l, &k, p, win[2 * kw + 1], &next);
+            if (next > win[2 * kw + 1]) next = win[2 * kw + 1];
+            if (dd == INT64_MIN) {
+                memcpy(x + xn, nw + p, (size_t)(next - p));
+                xn += (size_t)(next - p);
+            } else {
+                for (int64_t q = p; q < next; q++)
+                    d[dn++] = (unsigned char)(nw[q] - o->data[q + dd]);
+            }
+            p = next;
+        }
     }
     int64_t a = bz_size(c, cn), b = bz_size(d, dn), e = bz_size(x, xn);
     if (a >= 0 && b >= 0 && e >= 0) r = (a + b + e) * 16;
@@ -571,10 +632,13 @@ int bsd_scan_both(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, 
     int64_t lo = ca < cb ? ca : cb, gap = ca > cb ? ca - cb : cb - ca;
     if (f->cost_lock && gap * 100 <= lo * REAL_COST_CLOSE &&
         (alt->n != out->n || (alt->n && memcmp(alt->v, out->v, alt->n * sizeof *alt->v)))) {
-        /* too close to call: compress both (one at a time, which bounds the memory) */
+        /* too close to call: compress both where they differ (one chunk at a time, which
+         * bounds the memory) */
+        int64_t win[2 * DIFFER_WINDOWS];
+        size_t nwin = differ_windows(alt, out, cs, ce, win, DIFFER_WINDOWS);
         pthread_mutex_lock(f->cost_lock);
-        int64_t ra = real_cost(f->o, nw_all, cs, ce, alt);
-        int64_t rb = real_cost(f->o, nw_all, cs, ce, out);
+        int64_t ra = real_cost(f->o, nw_all, alt, win, nwin);
+        int64_t rb = real_cost(f->o, nw_all, out, win, nwin);
         pthread_mutex_unlock(f->cost_lock);
         if (ra >= 0 && rb >= 0) {
             ca = ra;
