@@ -150,6 +150,13 @@ PKG_API pkg_error pkg_verify(pkg_ctx *ctx, const char *store,
                              void (*report)(void *opaque, const char *problem), void *opaque,
                              uint64_t *problems);
 
+/* pkg_verify, and with trust_key (an Ed25519 public key PEM file; NULL = as pkg_verify) every
+ * index must also carry a valid signature by that key (APP/index.json.sig). Both report an
+ * index past its expiry (as of SOURCE_DATE_EPOCH if set, else the clock): clients refuse it. */
+PKG_API pkg_error pkg_verify_signed(pkg_ctx *ctx, const char *store, const char *trust_key,
+                                    void (*report)(void *opaque, const char *problem), void *opaque,
+                                    uint64_t *problems);
+
 /* ---- Signing (docs/DEVICE.md) ----
  * Ed25519 keys in PEM files; the signature of an index is APP/index.json.sig, the base64 of the
  * 64-byte signature over the exact bytes of index.json. */

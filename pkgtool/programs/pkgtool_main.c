@@ -53,8 +53,9 @@ static const char *usage_text =
     "      DAYS): run it on a schedule so clients never see an expired index.\n"
     "  check --store S --app A [--from BUNDLE_ID] [--native N] [--full]\n"
     "      Print the update decision for a client as JSON: none, patch, full or native_update.\n"
-    "  verify --store S\n"
-    "      Re-hash every file, re-apply every patch, check each index. Lists every problem.\n"
+    "  verify --store S [--trust KEY.pub]\n"
+    "      Re-hash every file, re-apply every patch, check each index (and its expiry; with\n"
+    "      --trust, its signature by KEY). Lists every problem.\n"
     "  ls --store S --app A\n"
     "      List the releases and their patches.\n"
     "\n"
@@ -283,7 +284,7 @@ int main(int argc, char **argv) {
             rc = EXIT_USAGE;
         } else {
             uint64_t problems = 0;
-            e = pkg_verify(ctx, a.store, print_problem, NULL, &problems);
+            e = pkg_verify_signed(ctx, a.store, a.trust, print_problem, NULL, &problems);
             if (e) rc = fail(ctx, e);
             else if (problems) {
                 printf("%llu problem%s found in %s\n", (unsigned long long)problems, problems > 1 ? "s" : "",

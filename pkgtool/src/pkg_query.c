@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- check */
 
@@ -120,6 +121,8 @@ typedef struct vstate {
     void (*report)(void *, const char *);
     void *opaque;
     uint64_t problems;
+    const char *trust_key;
+    int64_t now;
 } vstate;
 
 static void problem(vstate *v, const char *fmt, ...)
@@ -163,6 +166,25 @@ static void changed(vstate *v, const char *app, const char *rel, size_t len, con
             len, got, (unsigned long long)size, sha);
 }
 
+/* The index's detached signature by the trusted key. */
+static void verify_signature(pkg_ctx *ctx, vstate *v, const char *appdir, const char *app) {
+    char *ip = pkg_join(appdir, "index.json"), *sp = pkg_join(appdir, "index.json.sig");
+    unsigned char *data = NULL, *sig = NULL;
+    size_t len = 0, slen = 0;
+    if (!ip || !sp) {
+        problem(v, "out of memory");
+    } else if (!pkg_file_exists(sp)) {
+        problem(v, "%s/index.json is not signed (no index.json.sig): clients that trust a key refuse it", app);
+    } else if (pkg_read_file(ctx, ip, &data, &len) || pkg_read_file(ctx, sp, &sig, &slen) ||
+               pkg_verify_signature(ctx, v->trust_key, data, len, sig, slen)) {
+        problem(v, "%s/index.json: %s", app, ctx->detail);
+    }
+    free(data);
+    free(sig);
+    free(ip);
+    free(sp);
+}
+
 static void verify_app(pkg_ctx *ctx, vstate *v, const char *store, const char *app) {
     char *appdir = pkg_join(store, app);
     pkg_index ix;
@@ -173,6 +195,12 @@ static void verify_app(pkg_ctx *ctx, vstate *v, const char *store, const char *a
         free(appdir);
         return;
     }
+    if (ix.expires && v->now > ix.expires) {
+        char t[32];
+        pkg_iso_time(ix.expires, t);
+        problem(v, "%s/index.json expired at %s: clients refuse it; run 'pkgtool sign' (or release)", app, t);
+    }
+    if (v->trust_key) verify_signature(ctx, v, appdir, app);
     for (size_t i = 0; i < ix.nrel; i++) {
         pkg_rel *r = &ix.rel[i];
         for (size_t k = 0; k < i; k++) {
@@ -240,9 +268,21 @@ static void verify_app(pkg_ctx *ctx, vstate *v, const char *store, const char *a
 
 pkg_error pkg_verify(pkg_ctx *ctx, const char *store, void (*report)(void *, const char *), void *opaque,
                      uint64_t *problems) {
+    return pkg_verify_signed(ctx, store, NULL, report, opaque, problems);
+}
+
+pkg_error pkg_verify_signed(pkg_ctx *ctx, const char *store, const char *trust_key,
+                            void (*report)(void *, const char *), void *opaque, uint64_t *problems) {
     if (!ctx) return PKG_E_MISUSE;
     if (!store) return pkg_fail(ctx, PKG_E_MISUSE, "pkg_verify: NULL store");
-    vstate v = {report, opaque, 0};
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    vstate v = {report, opaque, 0, trust_key, (sde && *sde) ? strtoll(sde, NULL, 10) : (int64_t)time(NULL)};
+    if (trust_key) {
+        /* an unreadable key is the caller's mistake, not a problem of the store */
+        FILE *f = fopen(trust_key, "r");
+        if (!f) return pkg_fail(ctx, PKG_E_INPUT, "cannot open the public key %s", trust_key);
+        fclose(f);
+    }
     DIR *d = opendir(store);
     if (!d) return pkg_fail(ctx, PKG_E_NOT_FOUND, "cannot open the store %s", store);
     struct dirent *de;

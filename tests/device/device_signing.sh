@@ -104,6 +104,10 @@ SOURCE_DATE_EPOCH=$(($(date +%s) - 10 * 86400)) release "$SE" 2.0 "$SAMPLE/v2" -
 check "the expired index still verifies with openssl" osslverify "$SE/$APP/index.json" "$SE/$APP/index.json.sig" K.pub
 STORE_URL=$URL/expired refused "expired index" "$D" 13 "expire" --trust K.pub
 STORE_URL=$URL/expired refused "expired index, no --trust" "$D" 13 "expire"
+# verify reports the expired index (the release machine sees it before clients do)
+run "$PKGTOOL" verify --store "$SE"
+expect_rc 6 "verify reports an expired index"
+expect_in "$OUT" "expired at" "verify names the expiry"
 # pkgtool sign renews it: version + 1, expiry now + 30 days, and the device takes it
 v_before=$(jv "$(cat "$SE/$APP/index.json")" version)
 run "$PKGTOOL" sign --store "$SE" --app "$APP" --key K.key --expires-in 30
@@ -112,6 +116,14 @@ expect_eq "$(jv "$(cat "$SE/$APP/index.json")" version)" $((v_before + 1)) "pkgt
 days=$(( ($(date -u -d "$(jv "$(cat "$SE/$APP/index.json")" expires)" +%s) - $(date -u +%s)) / 86400 ))
 check "pkgtool sign: the expiry is now + 30 days (got $days)" test "$days" -ge 29 -a "$days" -le 30
 check "pkgtool sign: openssl verifies the new .sig" osslverify "$SE/$APP/index.json" "$SE/$APP/index.json.sig" K.pub
+run "$PKGTOOL" verify --store "$SE" --trust K.pub
+expect_rc 0 "verify --trust: the re-signed store is clean"
+run "$PKGTOOL" verify --store "$SE" --trust O.pub
+expect_rc 6 "verify --trust with another key reports the signature"
+cp "$SE/$APP/index.json.sig" sig.keep && rm "$SE/$APP/index.json.sig"
+run "$PKGTOOL" verify --store "$SE" --trust K.pub
+expect_rc 6 "verify --trust reports an unsigned index"
+mv sig.keep "$SE/$APP/index.json.sig"
 D2=$T/d-renewed
 device_init "$D2" v1.zip
 STORE_URL=$URL/expired dev_update "$D2" --trust K.pub
