@@ -329,28 +329,40 @@ int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw_all, int64_t cs
     }
 
     /* 2. shortest path over covers */
+    const size_t W = (size_t)prm->window;
     int64_t *cost = malloc((nc + 1) * sizeof(int64_t));
     int64_t *prev = malloc((nc + 1) * sizeof(int64_t));
-    if (!cost || !prev) {
+    int64_t *link = malloc((W + 1) * sizeof(int64_t));
+    if (!cost || !prev || !link) {
         free(cost);
         free(prev);
+        free(link);
         goto out;
     }
     const int64_t C_CMD = prm->c_cmd, C_LIT = prm->c_lit, C_MIS = prm->c_mis,
                   C_MATCH = prm->c_match;
-    const size_t W = (size_t)prm->window;
     for (size_t j = 0; j < nc; j++) {
         int64_t best = C_CMD + cv[j].s * C_LIT, bp = -1;
-        for (size_t k = j > W ? j - W : 0; k < j; k++) {
-            int64_t e = cv[k].s + cv[k].len, gap = cv[j].s - e, t;
-            if (cv[k].d == cv[j].d) {
-                if (gap > prm->max_merge) continue;
-                int64_t mm = count_mism(old, oldsize, nw, e, cv[j].s, cv[j].d);
-                t = mm * C_MIS + (gap - mm) * C_MATCH;
+        size_t k0 = j > W ? j - W : 0;
+        /* Link costs from the nearest cover back: covers do not overlap and are sorted, so the
+         * mismatches of a gap on cover j's alignment extend those of the nearer gap (one pass
+         * over the widest gap instead of one per earlier cover). */
+        int64_t counted_from = cv[j].s, mm = 0;
+        for (size_t k = j; k-- > k0;) {
+            int64_t e = cv[k].s + cv[k].len, gap = cv[j].s - e;
+            if (cv[k].d != cv[j].d) {
+                link[k - k0] = C_CMD + gap * C_LIT;
+            } else if (gap > prm->max_merge) {
+                link[k - k0] = -1;
             } else {
-                t = C_CMD + gap * C_LIT;
+                mm += count_mism(old, oldsize, nw, e, counted_from, cv[j].d);
+                counted_from = e;
+                link[k - k0] = mm * C_MIS + (gap - mm) * C_MATCH;
             }
-            if (cost[k] + t < best) {
+        }
+        for (size_t k = k0; k < j; k++) {
+            int64_t t = link[k - k0];
+            if (t >= 0 && cost[k] + t < best) {
                 best = cost[k] + t;
                 bp = (int64_t)k;
             }
@@ -432,6 +444,7 @@ int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw_all, int64_t cs
         if (have && bsd_seglist_push(out, cs + seg_s, seg_s + seg_d, seg_e + lenf - seg_s)) {
             free(cost);
             free(prev);
+            free(link);
             goto out;
         }
         if (q < nsel) {
@@ -443,6 +456,7 @@ int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw_all, int64_t cs
     }
     free(cost);
     free(prev);
+    free(link);
     rc = 0;
 out:
     free(cv);
