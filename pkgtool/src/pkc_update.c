@@ -96,19 +96,33 @@ typedef struct counted {
     void *opaque;
     uint64_t got;
     uint64_t fetched;
+    upd *u;
+    const char *path;
+    uint64_t total;   /* expected size, for progress; 0 = unknown */
+    unsigned tenths;  /* progress reported up to this many tenths */
 } counted;
+
+#define PROGRESS_MIN_BYTES (1u << 20) /* smaller downloads report no percentages */
 
 static int count_sink(void *opaque, const void *p, size_t n) {
     counted *c = opaque;
     if (c->sink(c->opaque, p, n)) return 1;
     c->got += n;
     c->fetched += n;
+    if (c->total >= PROGRESS_MIN_BYTES && c->got < c->total) {
+        unsigned t = (unsigned)(c->got * 10 / c->total);
+        if (t > c->tenths) {
+            c->tenths = t;
+            say(c->u, "%s: %u%% (%llu of %llu bytes)", c->path, t * 10, (unsigned long long)c->got,
+                (unsigned long long)c->total);
+        }
+    }
     return 0;
 }
 
-static int fetch(upd *u, const char *path, uint64_t start, pkc_sink_fn sink, void *opaque, uint64_t *got,
-                 char *err, size_t errlen) {
-    counted c = {sink, opaque, start, 0};
+static int fetch(upd *u, const char *path, uint64_t start, uint64_t total, pkc_sink_fn sink, void *opaque,
+                 uint64_t *got, char *err, size_t errlen) {
+    counted c = {sink, opaque, start, 0, u, path, total, total ? (unsigned)(start * 10 / total) : 0};
     int retries = u->o->retries < 0 ? 5 : u->o->retries;
     unsigned delay = u->o->retry_delay_ms ? u->o->retry_delay_ms : 200;
     int rc;
@@ -167,7 +181,7 @@ static int fetch_small(upd *u, const char *path, membuf *m, size_t max, char *er
     memset(m, 0, sizeof *m);
     m->max = max;
     uint64_t got;
-    int rc = fetch(u, path, 0, mem_sink, m, &got, err, errlen);
+    int rc = fetch(u, path, 0, 0, mem_sink, m, &got, err, errlen);
     if (rc == PKC_FETCH_STOPPED) snprintf(err, errlen, m->too_big ? "larger than %zu bytes" : "out of memory", max);
     return rc;
 }
@@ -302,7 +316,7 @@ static pkg_error run_patch(upd *u, const pkg_index *ix, const pkg_decision *dc, 
     if (!e) {
         say(u, "downloading patch %s (%llu bytes) into the patcher", url, (unsigned long long)p->size);
         uint64_t got;
-        int rc = fetch(u, url, 0, patch_sink, &pr, &got, err, sizeof err);
+        int rc = fetch(u, url, 0, p->size, patch_sink, &pr, &got, err, sizeof err);
         if (rc == PKC_FETCH_STOPPED) {
             if (pr.too_long)
                 e = pkg_fail(u->ctx, PKG_E_INTEGRITY, "the patch is longer than the %llu bytes the index lists",
@@ -388,7 +402,7 @@ static pkg_error run_full(upd *u, const pkg_index *ix, const pkg_rel *to, const 
     say(u, "downloading bundle %s (%llu bytes)", url, (unsigned long long)to->size);
     pkg_error e = PKG_OK;
     uint64_t got = start;
-    int rc = start < to->size ? fetch(u, url, start, file_sink, &fr, &got, err, sizeof err) : PKC_FETCH_OK;
+    int rc = start < to->size ? fetch(u, url, start, to->size, file_sink, &fr, &got, err, sizeof err) : PKC_FETCH_OK;
     if (rc == PKC_FETCH_STOPPED) {
         if (fr.err) e = pkc_io_fail(u->ctx, fr.err, "write", partpath);
         else e = pkg_fail(u->ctx, PKG_E_INTEGRITY, "the bundle is longer than the %llu bytes the index lists",
