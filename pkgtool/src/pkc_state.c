@@ -435,31 +435,27 @@ pkg_error pkc_start(pkg_ctx *ctx, const char *install_dir, char **run_dir, int *
     return e;
 }
 
-pkg_error pkc_confirm(pkg_ctx *ctx, const char *install_dir) {
+static pkg_error confirm(pkg_ctx *ctx, pkc_dir *d) {
+    if (!d->st.pending) return PKG_OK;
+    d->st.pending = 0;
+    d->st.started = 0;
+    return pkc_state_commit(ctx, d);
+}
+
+/* Opens install_dir and applies op to its current version (PKG_E_NOT_FOUND without one). */
+static pkg_error on_current(pkg_ctx *ctx, const char *install_dir, pkg_error (*op)(pkg_ctx *, pkc_dir *)) {
     if (!ctx) return PKG_E_MISUSE;
     pkc_dir d;
     pkg_error e = pkc_dir_open(ctx, &d, install_dir, NULL, 0);
     if (e) return e;
-    if (!d.st.current.set) e = pkg_fail(ctx, PKG_E_NOT_FOUND, "nothing is installed in %s", install_dir);
-    else if (d.st.pending) {
-        d.st.pending = 0;
-        d.st.started = 0;
-        e = pkc_state_commit(ctx, &d);
-    }
+    e = d.st.current.set ? op(ctx, &d) : pkg_fail(ctx, PKG_E_NOT_FOUND, "nothing is installed in %s", install_dir);
     pkc_dir_close(&d);
     return e;
 }
 
-pkg_error pkc_rollback(pkg_ctx *ctx, const char *install_dir) {
-    if (!ctx) return PKG_E_MISUSE;
-    pkc_dir d;
-    pkg_error e = pkc_dir_open(ctx, &d, install_dir, NULL, 0);
-    if (e) return e;
-    if (!d.st.current.set) e = pkg_fail(ctx, PKG_E_NOT_FOUND, "nothing is installed in %s", install_dir);
-    else e = roll_back(ctx, &d);
-    pkc_dir_close(&d);
-    return e;
-}
+pkg_error pkc_confirm(pkg_ctx *ctx, const char *install_dir) { return on_current(ctx, install_dir, confirm); }
+
+pkg_error pkc_rollback(pkg_ctx *ctx, const char *install_dir) { return on_current(ctx, install_dir, roll_back); }
 
 pkg_error pkc_status(pkg_ctx *ctx, const char *install_dir, char **json) {
     if (!ctx) return PKG_E_MISUSE;
