@@ -94,6 +94,7 @@ static pkg_error parse_manifest(pkg_ctx *ctx, const char *zip, cJSON *root, mfil
     size_t cnt = (size_t)cJSON_GetArraySize(files);
     mfile *v = calloc(cnt + 1, sizeof *v);
     if (!v) return pkg_fail(ctx, PKG_E_NOMEM, "out of memory");
+    pkg_error e = PKG_OK;
     const cJSON *f;
     cJSON_ArrayForEach(f, files) {
         mfile *m = &v[*n];
@@ -103,19 +104,19 @@ static pkg_error parse_manifest(pkg_ctx *ctx, const char *zip, cJSON *root, mfil
         const cJSON *link = cJSON_GetObjectItemCaseSensitive(f, "link");
         const cJSON *exec = cJSON_GetObjectItemCaseSensitive(f, "exec");
         if (!cJSON_IsString(path) || !safe_path(path->valuestring) || !strncmp(path->valuestring, ".bsdelta/", 9)) {
-            free(v);
-            return bad(ctx, zip, "the manifest lists an unsafe or invalid path (%s)",
-                       cJSON_IsString(path) ? path->valuestring : "?");
+            e = bad(ctx, zip, "the manifest lists an unsafe or invalid path (%s)",
+                    cJSON_IsString(path) ? path->valuestring : "?");
+            break;
         }
         m->path = path->valuestring;
         if (*n && strcmp(v[*n - 1].path, m->path) >= 0) {
-            free(v);
-            return bad(ctx, zip, "the manifest is not sorted, or lists %s twice", m->path);
+            e = bad(ctx, zip, "the manifest is not sorted, or lists %s twice", m->path);
+            break;
         }
         if (cJSON_IsString(link)) {
             if (!link_inside(m->path, link->valuestring)) {
-                free(v);
-                return bad(ctx, zip, "the link %s leaves the bundle", m->path);
+                e = bad(ctx, zip, "the link %s leaves the bundle", m->path);
+                break;
             }
             m->link = link->valuestring;
         } else if (cJSON_IsNumber(size) && size->valuedouble >= 0 && size->valuedouble < 9.0e15 &&
@@ -124,10 +125,15 @@ static pkg_error parse_manifest(pkg_ctx *ctx, const char *zip, cJSON *root, mfil
             m->sha256 = sha->valuestring;
             m->exec = cJSON_IsTrue(exec);
         } else {
-            free(v);
-            return bad(ctx, zip, "the manifest entry of %s lacks its size or SHA-256", m->path);
+            e = bad(ctx, zip, "the manifest entry of %s lacks its size or SHA-256", m->path);
+            break;
         }
         (*n)++;
+    }
+    if (e) {
+        free(v);
+        *n = 0;
+        return e;
     }
     *out = v;
     return PKG_OK;
