@@ -100,6 +100,9 @@ typedef struct counted {
     const char *path;
     uint64_t total;   /* expected size, for progress; 0 = unknown */
     unsigned tenths;  /* progress reported up to this many tenths */
+    /* files that may change between requests (index.json and its .sig): a retry starts again
+     * from byte 0 after reset(opaque), so two versions are never spliced together */
+    void (*reset)(void *opaque);
 } counted;
 
 #define PROGRESS_MIN_BYTES (1u << 20) /* smaller downloads report no percentages */
@@ -121,13 +124,16 @@ static int count_sink(void *opaque, const void *p, size_t n) {
 }
 
 static int fetch(upd *u, const char *path, uint64_t start, uint64_t total, pkc_sink_fn sink, void *opaque,
-                 uint64_t *got, char *err, size_t errlen) {
-    counted c = {sink, opaque, start, 0, u, path, total, total ? (unsigned)(start * 10 / total) : 0};
+                 void (*reset)(void *), uint64_t *got, char *err, size_t errlen) {
+    counted c = {sink, opaque, start, 0, u, path, total, total ? (unsigned)(start * 10 / total) : 0, reset};
     int retries = u->o->retries < 0 ? 5 : u->o->retries;
     unsigned delay = u->o->retry_delay_ms ? u->o->retry_delay_ms : 200;
     int rc;
     for (int attempt = 0;; attempt++) {
-        if (c.got) {
+        if (c.got && c.reset) {
+            c.reset(c.opaque);
+            c.got = 0;
+        } else if (c.got) {
             u->res->resumes++;
             say(u, "resuming %s from byte %llu", path, (unsigned long long)c.got);
         }
@@ -177,26 +183,27 @@ static int mem_sink(void *opaque, const void *p, size_t n) {
     return 0;
 }
 
+static void mem_reset(void *opaque) { ((membuf *)opaque)->len = 0; }
+
 static int fetch_small(upd *u, const char *path, membuf *m, size_t max, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     m->max = max;
     uint64_t got;
-    int rc = fetch(u, path, 0, 0, mem_sink, m, &got, err, errlen);
+    int rc = fetch(u, path, 0, 0, mem_sink, m, mem_reset, &got, err, errlen);
     if (rc == PKC_FETCH_STOPPED) snprintf(err, errlen, m->too_big ? "larger than %zu bytes" : "out of memory", max);
     return rc;
 }
 
 /* ---------------------------------------------------------------- the index */
 
-static pkg_error get_index(upd *u, pkg_index *ix) {
+/* One fetch of the index into *m and, with a trusted key, of its signature, checked. */
+static pkg_error get_index_bytes(upd *u, membuf *m) {
     const pkc_update_opts *o = u->o;
     char path[300], err[256];
     snprintf(path, sizeof path, "%s/index.json", o->app);
-    membuf m;
     say(u, "fetching %s", path);
-    int rc = fetch_small(u, path, &m, INDEX_MAX, err, sizeof err);
+    int rc = fetch_small(u, path, m, INDEX_MAX, err, sizeof err);
     if (rc != PKC_FETCH_OK) {
-        free(m.data);
         if (rc == PKC_FETCH_STOPPED)
             return pkg_fail(u->ctx, PKG_E_INTEGRITY, "the store's %s is %s: refused", path, err);
         return net_fail(u, rc, path, err);
@@ -215,10 +222,33 @@ static pkg_error get_index(upd *u, pkg_index *ix) {
         else if (rc != PKC_FETCH_OK)
             e = net_fail(u, rc, sigpath, err);
         else
-            e = pkg_verify_signature(u->ctx, o->trust_key, m.data, m.len, s.data, s.len);
+            e = pkg_verify_signature(u->ctx, o->trust_key, m->data, m->len, s.data, s.len);
         free(s.data);
         if (!e) u->res->signature_checked = 1;
     }
+    return e;
+}
+
+/* The index and its signature are separate requests: a publisher writing a new pair between
+ * them makes the signature fail once, so a failed signature is fetched again, as a pair, once. */
+static pkg_error get_signed_index(upd *u, membuf *m) {
+    pkg_error e = PKG_OK;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        free(m->data);
+        memset(m, 0, sizeof *m);
+        e = get_index_bytes(u, m);
+        if (e != PKG_E_SIGNATURE || !u->o->trust_key) break;
+        if (!attempt) say(u, "the index signature does not verify; fetching the index and its signature again");
+    }
+    return e;
+}
+
+static pkg_error get_index(upd *u, pkg_index *ix) {
+    const pkc_update_opts *o = u->o;
+    char path[300];
+    snprintf(path, sizeof path, "%s/index.json", o->app);
+    membuf m = {0};
+    pkg_error e = get_signed_index(u, &m);
     if (!e) {
         char what[340];
         snprintf(what, sizeof what, "the store's %s", path);
@@ -316,7 +346,7 @@ static pkg_error run_patch(upd *u, const pkg_index *ix, const pkg_decision *dc, 
     if (!e) {
         say(u, "downloading patch %s (%llu bytes) into the patcher", url, (unsigned long long)p->size);
         uint64_t got;
-        int rc = fetch(u, url, 0, p->size, patch_sink, &pr, &got, err, sizeof err);
+        int rc = fetch(u, url, 0, p->size, patch_sink, &pr, NULL, &got, err, sizeof err);
         if (rc == PKC_FETCH_STOPPED) {
             if (pr.too_long)
                 e = pkg_fail(u->ctx, PKG_E_INTEGRITY, "the patch is longer than the %llu bytes the index lists",
@@ -402,7 +432,8 @@ static pkg_error run_full(upd *u, const pkg_index *ix, const pkg_rel *to, const 
     say(u, "downloading bundle %s (%llu bytes)", url, (unsigned long long)to->size);
     pkg_error e = PKG_OK;
     uint64_t got = start;
-    int rc = start < to->size ? fetch(u, url, start, to->size, file_sink, &fr, &got, err, sizeof err) : PKC_FETCH_OK;
+    int rc = start < to->size ? fetch(u, url, start, to->size, file_sink, &fr, NULL, &got, err, sizeof err)
+                              : PKC_FETCH_OK;
     if (rc == PKC_FETCH_STOPPED) {
         if (fr.err) e = pkc_io_fail(u->ctx, fr.err, "write", partpath);
         else e = pkg_fail(u->ctx, PKG_E_INTEGRITY, "the bundle is longer than the %llu bytes the index lists",

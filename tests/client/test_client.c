@@ -253,6 +253,19 @@ static void test_resume(pkg_ctx *ctx) {
     CHECK(found, "the patch was requested again from byte 300");
     CHECK(tree_is(D, 3), "3.0 installed after the resume");
 
+    /* the index (a file that changes between releases) is fetched again from byte 0, never
+     * resumed: two versions must not be spliced together */
+    D = newdir("d-cut-index");
+    at_v1(ctx, D);
+    wrap_init(&w, s3);
+    w.match = "index.json";
+    w.cut_after = 50;
+    w.cuts = 1;
+    CHECK(update(ctx, D, &w, test_pub, 3, 0, &r) == PKG_OK, "cut index: %s", pkg_detail(ctx));
+    CHECK(w.calls >= 2 && strstr(w.paths[1], "index.json") && !strstr(w.paths[1], ".sig") && w.offsets[1] == 0,
+          "the index was fetched again from byte 0 (%s at %llu)", w.paths[1], (unsigned long long)w.offsets[1]);
+    CHECK(r.resumes == 0, "a restart is not a resume");
+
     /* no retries: the update fails as a network error and changes nothing */
     D = newdir("d-cut-noretry");
     at_v1(ctx, D);
