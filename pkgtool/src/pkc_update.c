@@ -472,13 +472,10 @@ static pkg_error run_full(upd *u, const pkg_index *ix, const pkg_rel *to, const 
  * as current. pending: the app must confirm it. */
 static pkg_error install(pkg_ctx *ctx, pkc_dir *d, const char *newzip, const char *id, const char *label, int pending,
                          void (*say_fn)(void *, const char *), void *say_opaque) {
+    char zname[80];
+    snprintf(zname, sizeof zname, "%s.zip", id);
     char *unpack = pkc_path(d, "tmp", "unpack"), *vdir = pkc_path(d, "versions", id);
-    size_t n = strlen(id) + 5;
-    char *zname = malloc(n), *vzip = NULL;
-    if (zname) {
-        snprintf(zname, n, "%s.zip", id);
-        vzip = pkc_path(d, "versions", zname);
-    }
+    char *vzip = pkc_path(d, "versions", zname);
     pkg_error e = (!unpack || !vdir || !vzip) ? pkg_fail(ctx, PKG_E_NOMEM, "out of memory") : PKG_OK;
     if (!e) {
         pkc_remove_tree(unpack);
@@ -514,7 +511,6 @@ static pkg_error install(pkg_ctx *ctx, pkc_dir *d, const char *newzip, const cha
     if (e) pkc_remove_tree(unpack);
     free(unpack);
     free(vdir);
-    free(zname);
     free(vzip);
     return e;
 }
@@ -596,9 +592,8 @@ pkg_error pkc_update(pkg_ctx *ctx, const pkc_update_opts *o, pkc_update_result *
         if (!e && route == PKG_ACT_PATCH) {
             res->method = PKC_METHOD_PATCH;
             res->download_size = dc.patch->size;
-            size_t n = strlen(d->st.current.id) + 5;
             char zname[80];
-            snprintf(zname, sizeof zname, "%.*s.zip", (int)(n - 5), d->st.current.id);
+            snprintf(zname, sizeof zname, "%s.zip", d->st.current.id);
             char *oldzip = pkc_path(d, "versions", zname);
             e = oldzip ? run_patch(&u, &ix, &dc, oldzip, newzip) : pkg_fail(ctx, PKG_E_NOMEM, "out of memory");
             free(oldzip);
