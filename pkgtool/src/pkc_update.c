@@ -541,12 +541,11 @@ pkg_error pkc_update(pkg_ctx *ctx, const pkc_update_opts *o, pkc_update_result *
         pkc_dir_close(d);
         return e;
     }
-    if (ix.version > d->st.index_version && d->exists) {
-        /* remember the newest index accepted, even when nothing is installed from it */
+    if (ix.version > d->st.index_version) {
         d->st.index_version = ix.version;
-        e = pkc_state_commit(ctx, d);
+        /* remember the newest index accepted, even when nothing is installed from it */
+        if (d->exists) e = pkc_state_commit(ctx, d);
     }
-    d->st.index_version = ix.version > d->st.index_version ? ix.version : d->st.index_version;
     /* a bundle installed from a local file learns its release label from the index */
     pkc_version *known[2] = {&d->st.current, &d->st.previous};
     for (int k = 0; k < 2; k++) {
@@ -577,10 +576,6 @@ pkg_error pkc_update(pkg_ctx *ctx, const pkc_update_opts *o, pkc_update_result *
         res->result = PKC_REJECTED;
         say(&u, "release %s was rolled back on this device before; not installing it again", to->label);
     } else if (!e) {
-        if (!d->exists) {
-            d->st.index_version = ix.version;
-            snprintf(d->st.app, sizeof d->st.app, "%s", o->app);
-        }
         char *newzip = pkc_path(d, "tmp", "new.zip");
         char partname[80];
         snprintf(partname, sizeof partname, "%s.zip.part", to->id);
@@ -613,7 +608,7 @@ pkg_error pkc_update(pkg_ctx *ctx, const pkc_update_opts *o, pkc_update_result *
         }
         if (!e) say(&u, "downloaded and verified bundle %.12s (release %s)", to->id, to->label);
         if (!e) e = install(ctx, d, newzip, to->id, to->label, 1, say_cb, &u);
-        if (e) unlink(newzip);
+        if (e && newzip) unlink(newzip);
         if (!e) {
             res->result = PKC_UPDATED;
             say(&u, "current switched to release %s; it is pending until the app confirms it", to->label);
