@@ -507,11 +507,13 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
         return e;
     }
 
-    /* Room left under the 5 x old + new + 64 MiB peak for compressing candidates (it does not
-     * depend on the thread count: the patch must not either). */
+    /* Room left under the 5 x old + new + 64 MiB peak for compressing candidates. The patch
+     * must not depend on the thread count, so neither may this test: it leaves out the chunk
+     * results in flight, the one part of the estimate that grows with the threads (and a
+     * bound far above what they hold). */
     pthread_mutex_t cost_lock;
     int have_lock = 0;
-    if (ctx->stats.peak_estimate + REAL_COST_MEM <=
+    if (ctx->stats.peak_estimate - inflight + REAL_COST_MEM <=
         5 * (uint64_t)o->size + (uint64_t)m + ((uint64_t)64 << 20)) {
         pthread_mutex_init(&cost_lock, NULL);
         have_lock = 1;
