@@ -172,10 +172,13 @@ void bsd_spill_free(bsd_spill *s) {
 #define SPLIT_MIN_SYMS 200000
 #define SPLIT_MIN_GAIN 1000
 
+/* A piece holds its input as libbz2's run-length stage will see it (runs of 4 to 255 equal
+ * bytes as four bytes and a count): at most one block of symbols, however long the runs of
+ * zeros in diff bytes, instead of up to PIECE_MAX input bytes. */
 typedef struct pbz_piece {
     bsd_job job;
     unsigned char *in, *out;
-    size_t inlen, incap, outlen;
+    size_t inlen, incap, outlen, raw; /* raw: input bytes the symbols stand for */
     int level, err;
     double seconds;
     struct pbz_piece *next;
@@ -191,7 +194,7 @@ struct bsd_pbz {
     /* split test: symbol counts of the block before the current window and of the window,
      * where the window starts in the piece and the block fill there */
     uint32_t h_block[256], h_win[256];
-    size_t win_off;
+    size_t win_off, win_in; /* window start: input bytes, and symbols, into the piece */
     int64_t win_nblock;
     pbz_piece *cur, *head, *tail;
     int inflight, max_inflight;
@@ -208,19 +211,57 @@ struct bsd_pbz {
     int err; /* 0, or a bsd_error */
 };
 
+/* Compresses the piece: its symbols are expanded back into the input bytes, a buffer at a
+ * time, for libbz2's streaming interface (whose run-length stage then finds the same runs). */
 static void piece_compress(void *arg) {
     pbz_piece *pc = arg;
     double t0 = bsd_now();
-    unsigned int cap = (unsigned int)(pc->inlen + pc->inlen / 100 + 1024);
+    bz_stream bs;
+    memset(&bs, 0, sizeof bs);
+    size_t cap = pc->inlen + pc->inlen / 100 + 1024;
+    unsigned char raw[16384];
     pc->out = malloc(cap);
-    if (!pc->out) {
-        pc->err = BSD_E_NOMEM;
-        return;
+    int rc = pc->out ? BZ2_bzCompressInit(&bs, pc->level, 0, 0) : BZ_MEM_ERROR;
+    size_t ip = 0;
+    int prev = -1, same = 0;
+    while (rc == BZ_OK || rc == BZ_RUN_OK || rc == BZ_FINISH_OK) {
+        size_t rn = 0;
+        while (ip < pc->inlen && rn + 255 <= sizeof raw) {
+            unsigned char b = pc->in[ip++];
+            if (same == 4) { /* a run's count */
+                memset(raw + rn, prev, b);
+                rn += b;
+                same = 0;
+                prev = -1;
+                continue;
+            }
+            raw[rn++] = b;
+            same = b == prev ? same + 1 : 1;
+            prev = b;
+        }
+        int action = ip < pc->inlen ? BZ_RUN : BZ_FINISH;
+        bs.next_in = (char *)raw;
+        bs.avail_in = (unsigned)rn;
+        do {
+            if (pc->outlen == cap) {
+                unsigned char *o = realloc(pc->out, cap * 2);
+                if (!o) {
+                    rc = BZ_MEM_ERROR;
+                    break;
+                }
+                pc->out = o;
+                cap *= 2;
+            }
+            bs.next_out = (char *)pc->out + pc->outlen;
+            bs.avail_out = (unsigned)(cap - pc->outlen);
+            rc = BZ2_bzCompress(&bs, action);
+            pc->outlen = cap - bs.avail_out;
+        } while (rc == (action == BZ_RUN ? BZ_RUN_OK : BZ_FINISH_OK) &&
+                 (bs.avail_in || action == BZ_FINISH));
+        if (rc == BZ_STREAM_END) break;
     }
-    int rc = BZ2_bzBuffToBuffCompress((char *)pc->out, &cap, (char *)pc->in,
-                                      (unsigned int)pc->inlen, pc->level, 0, 0);
-    if (rc != BZ_OK) pc->err = rc == BZ_MEM_ERROR ? BSD_E_NOMEM : BSD_E_COMPRESS;
-    pc->outlen = cap;
+    if (rc != BZ_STREAM_END) pc->err = rc == BZ_MEM_ERROR ? BSD_E_NOMEM : BSD_E_COMPRESS;
+    if (pc->out) BZ2_bzCompressEnd(&bs);
     free(pc->in);
     pc->in = NULL;
     pc->seconds = bsd_now() - t0;
@@ -332,22 +373,25 @@ bsd_pbz *bsd_pbz_create(bsd_pool *pool, unsigned threads, int level,
     return z;
 }
 
-static int piece_append(bsd_pbz *z, const unsigned char *p, size_t n) {
+/* Appends a run of len (1..255) bytes ch to the current piece, as symbols. */
+static int piece_run(bsd_pbz *z, int ch, int len) {
     if (!z->cur) {
         z->cur = calloc(1, sizeof(pbz_piece));
         if (!z->cur) return z->err = BSD_E_NOMEM;
     }
     pbz_piece *pc = z->cur;
-    if (pc->inlen + n > pc->incap) {
-        size_t cap = pc->incap ? pc->incap : 65536;
-        while (cap < pc->inlen + n) cap *= 2;
+    if (pc->inlen + 5 > pc->incap) {
+        size_t cap = pc->incap ? pc->incap * 2 : 65536;
         unsigned char *b = realloc(pc->in, cap);
         if (!b) return z->err = BSD_E_NOMEM;
         pc->in = b;
         pc->incap = cap;
     }
-    memcpy(pc->in + pc->inlen, p, n);
-    pc->inlen += n;
+    int k = len < 4 ? len : 4;
+    memset(pc->in + pc->inlen, ch, (size_t)k);
+    pc->inlen += (size_t)k;
+    if (len >= 4) pc->in[pc->inlen++] = (unsigned char)(len - 4);
+    pc->raw += (size_t)len;
     return 0;
 }
 
@@ -383,7 +427,7 @@ static uint64_t entropy_q16(const uint32_t *a, const uint32_t *b) {
 
 /* At the end of a window: whether the block should have ended where the window began. */
 static int split_pays(const bsd_pbz *z) {
-    if (z->win_off == 0) return 0;
+    if (z->win_in == 0) return 0;
     uint64_t whole = entropy_q16(z->h_block, z->h_win);
     uint64_t parts = entropy_q16(z->h_block, NULL) + entropy_q16(z->h_win, NULL);
     return whole > parts && whole - parts > (uint64_t)SPLIT_MIN_GAIN * 8 * 65536;
@@ -393,14 +437,16 @@ static int split_pays(const bsd_pbz *z) {
  * piece, the rest is submitted. */
 static int split_at_window(bsd_pbz *z) {
     pbz_piece *old = z->cur, *pc = calloc(1, sizeof(pbz_piece));
-    size_t n = old->inlen - z->win_off;
+    size_t n = old->inlen - z->win_in;
     if (!pc || !(pc->in = malloc(n ? n : 1))) {
         free(pc);
         return z->err = BSD_E_NOMEM;
     }
-    memcpy(pc->in, old->in + z->win_off, n);
+    memcpy(pc->in, old->in + z->win_in, n);
     pc->inlen = pc->incap = n;
-    old->inlen = z->win_off;
+    pc->raw = old->raw - z->win_off;
+    old->inlen = z->win_in;
+    old->raw = z->win_off;
     submit_cur(z);
     z->cur = pc;
     return z->err;
@@ -408,7 +454,7 @@ static int split_at_window(bsd_pbz *z) {
 
 int bsd_pbz_write(bsd_pbz *z, const void *data, size_t len) {
     const unsigned char *p = data;
-    size_t i = 0, from = 0;
+    size_t i = 0;
     while (i < len && !z->err) {
         int c = p[i];
         if (c == z->run_ch && z->run_len < 255) {
@@ -423,46 +469,45 @@ int bsd_pbz_write(bsd_pbz *z, const void *data, size_t len) {
         /* byte i starts a new run: libbz2 flushes the previous one into the block first (as
          * symbols: up to four bytes, then the count of the rest) */
         if (z->run_ch < 256) {
+            if (piece_run(z, z->run_ch, z->run_len)) return z->err;
             z->nblock += run_syms(z->run_len);
             z->h_win[z->run_ch] += z->run_len < 4 ? (uint32_t)z->run_len : 4;
             if (z->run_len >= 4) z->h_win[z->run_len - 4]++;
         }
-        size_t inpiece = (z->cur ? z->cur->inlen : 0) + (i - from);
+        size_t inpiece = z->cur ? z->cur->raw : 0;
         if (z->nblock >= z->nblock_max || inpiece >= PIECE_MAX) {
             /* Block full: libbz2 ends the block here and starts the next one with this run.
              * The same cut is taken for PIECE_MAX, with the replay restarted. */
-            if (piece_append(z, p + from, i - from) || submit_cur(z)) return z->err;
-            from = i;
+            if (submit_cur(z)) return z->err;
             z->nblock = 0;
             memset(z->h_block, 0, sizeof z->h_block);
             memset(z->h_win, 0, sizeof z->h_win);
-            z->win_off = 0;
+            z->win_off = z->win_in = 0;
             z->win_nblock = 0;
         } else if (inpiece - z->win_off >= SPLIT_RAW && z->nblock - z->win_nblock >= SPLIT_MIN_SYMS) {
             /* Window boundaries fall between runs, so the block from the window on holds
              * exactly the symbols counted since. */
             if (split_pays(z)) {
-                if (piece_append(z, p + from, i - from) || split_at_window(z)) return z->err;
-                from = i;
+                if (split_at_window(z)) return z->err;
                 z->nblock -= z->win_nblock;
                 memcpy(z->h_block, z->h_win, sizeof z->h_block);
             } else {
                 for (int k = 0; k < 256; k++) z->h_block[k] += z->h_win[k];
             }
             memset(z->h_win, 0, sizeof z->h_win);
-            z->win_off = (z->cur ? z->cur->inlen : 0) + (i - from);
+            z->win_off = z->cur ? z->cur->raw : 0;
+            z->win_in = z->cur ? z->cur->inlen : 0;
             z->win_nblock = z->nblock;
         }
         z->run_ch = c;
         z->run_len = 1;
         i++;
     }
-    if (!z->err && i > from) piece_append(z, p + from, i - from);
     return z->err;
 }
 
 int bsd_pbz_finish(bsd_pbz *z) {
-    if (!z->err) submit_cur(z);
+    if (!z->err && z->run_ch < 256 && !piece_run(z, z->run_ch, z->run_len)) submit_cur(z);
     while (z->head) drain_one(z);
     if (z->err) return z->err;
     put_bits(z, 0x177245, 24);
