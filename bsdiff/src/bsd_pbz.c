@@ -3,10 +3,11 @@
  *
  * How: the input is cut into pieces exactly where a sequential libbz2 compressor would end a
  * block (its run-length stage is replayed to count block symbols), plus a cut every
- * PIECE_MAX input bytes so that a long run of zeros cannot hold unbounded memory. Each piece is
- * compressed alone as a one-block stream; the blocks are then concatenated bit by bit between
- * one stream header and one end-of-stream mark with the combined CRC. Cut points depend only
- * on the data and the level, never on the thread count.
+ * PIECE_MAX input bytes (a block of runs of zeros would otherwise span up to 45 MB, all of it
+ * compressed on one thread). Each piece is compressed alone as a one-block stream; the blocks
+ * are then concatenated bit by bit between one stream header and one end-of-stream mark with
+ * the combined CRC. Cut points depend only on the data and the level, never on the thread
+ * count.
  *
  * A block may also end early, where the data changes character: one Huffman table set per
  * block (bzip2 picks among six per 50 symbols) fits a 900k-symbol block that spans, say,
