@@ -160,12 +160,12 @@ void bsd_old_free(bsd_old *o) {
 
 /* Builds the suffix array if needed; mem_other = bytes the caller holds besides old and the
  * index (for the cap check). */
-static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other) {
+static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other, unsigned bloom_cap) {
     bsd_error e = BSD_OK;
     pthread_mutex_lock(&o->lock);
     if (!o->index_built) {
         uint64_t need = mem_other + (uint64_t)o->size + bsd_blockindex_bytes(o->size) +
-                        bsd_sa_bytes(o->size);
+                        bsd_sa_bytes(o->size, bloom_cap);
         if (ctx->opt.mem_limit && need > ctx->opt.mem_limit) {
             e = fail(ctx, BSD_E_LIMIT,
                      "the suffix array of a %lld-byte old file needs an estimated peak of %llu "
@@ -177,7 +177,7 @@ static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other) {
         } else {
             double t0 = bsd_now();
             char err[256] = "";
-            int rc = bsd_sa_build(&o->full, o->data, o->size, err, sizeof err);
+            int rc = bsd_sa_build(&o->full, o->data, o->size, bloom_cap, err, sizeof err);
             if (rc) {
                 e = rc == -1 ? fail(ctx, BSD_E_NOMEM, "out of memory for the suffix array")
                              : fail(ctx, BSD_E_NOMEM, "%s", err);
@@ -197,7 +197,7 @@ static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other) {
 bsd_error bsd_old_build_index(bsd_ctx *ctx, bsd_old *o) {
     if (!ctx || !o) return BSD_E_MISUSE;
     ctx->detail[0] = 0;
-    return ensure_index(ctx, o, 0);
+    return ensure_index(ctx, o, 0, bsd_bloom_cap(o->size, 0));
 }
 
 typedef struct membuf {
@@ -330,8 +330,9 @@ static int cmp_range(const void *a, const void *b) {
  *     those parts instead of all of old is what makes near-identical inputs cheap. Matches into
  *     covered parts of old are then found only through the anchors. */
 static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prematch_ok,
-                              const unsigned char *nw, int64_t m, uint64_t other, bsd_sa *part,
-                              unsigned char **ptext, int64_t **pparts, bsd_gapm *gm) {
+                              const unsigned char *nw, int64_t m, uint64_t other, uint64_t spare,
+                              bsd_sa *part, unsigned char **ptext, int64_t **pparts,
+                              bsd_gapm *gm) {
     int64_t covered_new = 0, n = o->size;
     for (size_t i = 0; i < fd->nanc; i++) covered_new += fd->anc[i].len;
     if (o->index_built) {
@@ -384,10 +385,13 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
     }
     if (n <= SMALL_OLD || !prematch_ok || !fd->nanc || uncovered * 10 > n * 6) {
         free(r);
-        bsd_error e = ensure_index(ctx, o, other);
-        if (!e) fd->sa = &o->full;
-        ctx->stats.peak_estimate += bsd_sa_bytes(o->size);
-        return e;
+        uint64_t sa = bsd_sa_bytes(o->size, bsd_bloom_cap(o->size, 0));
+        bsd_error e = ensure_index(ctx, o, other,
+                                   bsd_bloom_cap(o->size, spare > sa ? spare - sa : 0));
+        if (e) return e;
+        fd->sa = &o->full;
+        ctx->stats.peak_estimate += bsd_sa_mem(&o->full);
+        return BSD_OK;
     }
     /* restricted index */
     unsigned char *t = malloc((size_t)(uncovered ? uncovered : 1));
@@ -409,14 +413,17 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
     free(r);
     double t0 = bsd_now();
     char err[256] = "";
-    int rc = bsd_sa_build(part, t, uncovered, err, sizeof err);
+    uint64_t need = (uint64_t)uncovered + bsd_sa_bytes(uncovered, bsd_bloom_cap(uncovered, 0));
+    int rc = bsd_sa_build(part, t, uncovered,
+                          bsd_bloom_cap(uncovered, spare > need ? spare - need : 0), err,
+                          sizeof err);
     ctx->stats.sort_seconds = bsd_now() - t0;
     if (rc) {
         free(t);
         free(parts);
         return fail(ctx, BSD_E_NOMEM, "%s", rc == -1 ? "out of memory for the suffix array" : err);
     }
-    ctx->stats.peak_estimate += (uint64_t)uncovered + bsd_sa_bytes(uncovered);
+    ctx->stats.peak_estimate += (uint64_t)uncovered + bsd_sa_mem(part);
     *ptext = t;
     *pparts = parts;
     fd->sa = part;
@@ -472,7 +479,7 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
     ctx->stats.old_size = (uint64_t)o->size;
     ctx->stats.new_size = (uint64_t)m;
     ctx->stats.peak_estimate = other + (uint64_t)o->size + bsd_blockindex_bytes(o->size) +
-                               (o->index_built ? bsd_sa_bytes(o->size) : 0);
+                               (o->index_built ? bsd_sa_mem(&o->full) : 0);
     if (ctx->opt.mem_limit && ctx->stats.peak_estimate > ctx->opt.mem_limit)
         return fail(ctx, BSD_E_LIMIT, "diffing needs an estimated peak of %llu bytes, above the "
                     "cap of %llu", (unsigned long long)ctx->stats.peak_estimate,
@@ -500,7 +507,19 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
     }
     fd.anc = anc.v;
     fd.nanc = anc.n;
-    e = choose_index(ctx, o, &fd, pr, nw, m, other, &part, &ptext, &parts, &gm);
+    /* Memory a suffix array's q-gram filter may take beyond its default size (fewer searches
+     * that find nothing): what is left under the peak bound once compressing close choices
+     * (below) has its share, and under --mem-limit. The filter's size changes no match, and
+     * the test below still passes whenever it would have: the patch stays the same. */
+    uint64_t bound = 5 * (uint64_t)o->size + (uint64_t)m + ((uint64_t)64 << 20);
+    uint64_t base = ctx->stats.peak_estimate - inflight + REAL_COST_MEM;
+    uint64_t spare = bound > base ? bound - base : 0;
+    if (ctx->opt.mem_limit) {
+        uint64_t left = ctx->opt.mem_limit > ctx->stats.peak_estimate
+                            ? ctx->opt.mem_limit - ctx->stats.peak_estimate : 0;
+        if (left < spare) spare = left;
+    }
+    e = choose_index(ctx, o, &fd, pr, nw, m, other, spare, &part, &ptext, &parts, &gm);
     ctx->stats.hash_seconds = bsd_now() - t_start - ctx->stats.sort_seconds;
     if (e) {
         bsd_seglist_free(&anc);
@@ -513,8 +532,7 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
      * bound far above what they hold). */
     pthread_mutex_t cost_lock;
     int have_lock = 0;
-    if (ctx->stats.peak_estimate - inflight + REAL_COST_MEM <=
-        5 * (uint64_t)o->size + (uint64_t)m + ((uint64_t)64 << 20)) {
+    if (ctx->stats.peak_estimate - inflight + REAL_COST_MEM <= bound) {
         pthread_mutex_init(&cost_lock, NULL);
         have_lock = 1;
         fd.cost_lock = &cost_lock;

@@ -8,16 +8,26 @@
 
 #include "bsd_internal.h"
 
-/* Largest filter: 2^25 bits = 4 MiB (16 MiB put a 28 MB pair over the 5 x old + new + 64 MiB
- * peak bound); largest block table: 2^21 slots = 8 MiB. Both keep the
- * working memory within the 64 MiB budget whatever the input size. */
+/* Largest filter: 2^25 bits = 4 MiB, and up to 2^27 bits = 16 MiB when the diff has the
+ * memory to spare under its peak bound (bsd_bloom_cap; at 4 MiB a 28 MB old file's filter
+ * lets nearly half the searches that find nothing through). Largest block table: 2^21 slots
+ * = 8 MiB. Both keep the working memory within the 64 MiB budget whatever the input size. */
 #define BLOOM_MAX_LOG 25
+#define BLOOM_BIG_LOG 27
 #define BLOCK_SLOTS_MAX_LOG 21
 
-static unsigned bloom_log_for(int64_t n) {
+static unsigned bloom_log_for(int64_t n, unsigned cap) {
     unsigned lg = 16;
-    while (lg < BLOOM_MAX_LOG && ((int64_t)1 << lg) < n * 8) lg++;
+    while (lg < cap && ((int64_t)1 << lg) < n * 8) lg++;
     return lg;
+}
+
+unsigned bsd_bloom_cap(int64_t n, uint64_t spare) {
+    unsigned cap = BLOOM_MAX_LOG;
+    uint64_t base = ((uint64_t)1 << bloom_log_for(n, BLOOM_MAX_LOG)) / 8;
+    while (cap < BLOOM_BIG_LOG && ((uint64_t)1 << bloom_log_for(n, cap + 1)) / 8 - base <= spare)
+        cap++;
+    return cap;
 }
 
 static size_t block_slots_for(int64_t n, int64_t *stride) {
@@ -29,9 +39,13 @@ static size_t block_slots_for(int64_t n, int64_t *stride) {
     return slots;
 }
 
-uint64_t bsd_sa_bytes(int64_t n) {
+uint64_t bsd_sa_bytes(int64_t n, unsigned bloom_cap) {
     uint64_t per = n >= INT32_MAX ? 8 : 4;
-    return per * (uint64_t)n + 65537 * 8 + ((uint64_t)1 << bloom_log_for(n)) / 8;
+    return per * (uint64_t)n + 65537 * 8 + ((uint64_t)1 << bloom_log_for(n, bloom_cap)) / 8;
+}
+
+uint64_t bsd_sa_mem(const bsd_sa *s) {
+    return (s->sa64 ? 8 : 4) * (uint64_t)s->size + 65537 * 8 + ((uint64_t)1 << s->bloom_bits) / 8;
 }
 
 uint64_t bsd_blockindex_bytes(int64_t n) {
@@ -111,12 +125,13 @@ void bsd_sa_free(bsd_sa *s) {
     memset(s, 0, sizeof(*s));
 }
 
-int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, char *err, size_t errlen) {
+int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, unsigned bloom_cap, char *err,
+                 size_t errlen) {
     memset(s, 0, sizeof(*s));
     s->text = d;
     s->size = n;
     s->bucket = calloc(65537, sizeof(int64_t));
-    s->bloom_bits = bloom_log_for(n);
+    s->bloom_bits = bloom_log_for(n, bloom_cap);
     s->bloom = calloc(((size_t)1 << s->bloom_bits) / 64, sizeof(uint64_t));
     s->sa64 = n >= INT32_MAX;
     s->sa = malloc((size_t)(n ? n : 1) * (s->sa64 ? 8 : 4));

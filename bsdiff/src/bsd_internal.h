@@ -59,13 +59,19 @@ struct bsd_old {
 
 #define BSD_BLOCK 32
 
-/* Memory a suffix array index over n bytes takes (array, bucket table, filter). */
-uint64_t bsd_sa_bytes(int64_t n);
+/* Memory a suffix array index over n bytes takes (array, bucket table, filter), with the filter
+ * capped at 2^bloom_cap bits; and the memory a built one takes. */
+uint64_t bsd_sa_bytes(int64_t n, unsigned bloom_cap);
+uint64_t bsd_sa_mem(const bsd_sa *s);
+/* The largest filter cap for an index over n bytes that takes at most spare bytes more than the
+ * default one (which it returns when spare is 0). */
+unsigned bsd_bloom_cap(int64_t n, uint64_t spare);
 uint64_t bsd_blockindex_bytes(int64_t n);
 
 /* bsd_index.c */
 int bsd_blockindex_build(bsd_old *o);                       /* 0 or -1 (no memory) */
-int bsd_sa_build(bsd_sa *s, const unsigned char *text, int64_t n, char *err, size_t errlen);
+int bsd_sa_build(bsd_sa *s, const unsigned char *text, int64_t n, unsigned bloom_cap, char *err,
+                 size_t errlen);
 void bsd_sa_free(bsd_sa *s);
 /* Longest match of p[0, plen) in the text: its length (0 when shorter than BSD_QGRAM or ruled
  * out by the filter), position in *pos. */
