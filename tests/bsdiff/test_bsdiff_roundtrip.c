@@ -63,6 +63,19 @@ static void thread_tests(void) {
         free(old);
         free(nw);
     }
+    /* new text, then new binary data: the bzip2 writer ends a block where the data changes
+     * character; the classic scan is tried on each chunk's first 128 KiB */
+    size_t h = 1200000;
+    unsigned char *old = t_gen(T_TEXT, 2 * h, 300), *nw = malloc(2 * h);
+    unsigned char *text = t_gen(T_TEXT, h, 301), *bin = t_gen(T_BINARY, h, 302);
+    CHECK(old && nw && text && bin, "out of memory");
+    memcpy(nw, text, h);
+    memcpy(nw + h, bin, h);
+    check_pair("text then binary 2.4 MB", old, 2 * h, nw, 2 * h, 1);
+    free(text);
+    free(bin);
+    free(old);
+    free(nw);
 }
 
 static void edge_cases(void) {
