@@ -6,9 +6,7 @@
 # installed either.
 . "$(dirname "$0")/device_testlib.sh"
 
-for v in v1 v2 v3; do
-    eval "id_$v=\$(pack_id \"\$SAMPLE/$v\" $v.zip)"
-done
+pack_samples
 cp -r "$SAMPLE/v1" other
 echo "a build the store never saw" >other/extra.txt
 id_o=$(pack_id other other.zip)

@@ -5,9 +5,7 @@
 # version is never kept as a fallback.
 . "$(dirname "$0")/device_testlib.sh"
 
-for v in v1 v2 v3; do
-    eval "id_$v=\$(pack_id \"\$SAMPLE/$v\" $v.zip)"
-done
+pack_samples
 cp -r "$SAMPLE/v3" v4
 echo "release 4" >v4/four.txt
 id_v4=$(pack_id v4 v4.zip)

@@ -6,9 +6,7 @@
 . "$(dirname "$0")/device_testlib.sh"
 need_tools openssl base64
 
-for v in v1 v2 v3; do
-    eval "id_$v=\$(pack_id \"\$SAMPLE/$v\" $v.zip)"
-done
+pack_samples
 
 # ---- keys
 run "$PKGTOOL" keygen --out K

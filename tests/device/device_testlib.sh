@@ -223,3 +223,11 @@ says() {
 
 # update_method JSON: how `update --json` got the new bundle: patch, full or none
 update_method() { jv "$1" method; }
+
+# pack_samples: packs the sample app's v1, v2 and v3 into v1.zip ... and sets id_v1, id_v2, id_v3
+pack_samples() {
+    local v
+    for v in v1 v2 v3; do
+        eval "id_$v=\$(pack_id \"\$SAMPLE/$v\" $v.zip)"
+    done
+}
