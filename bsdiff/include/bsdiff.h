@@ -56,7 +56,7 @@ BSD_API const char *bsd_strerror(bsd_error err);
 
 /* Patch formats; the values equal bspatch's bsp_format. */
 typedef enum bsd_format {
-    BSD_FORMAT_BSDELTA = 1, /* our streaming format, version 1 (the default) */
+    BSD_FORMAT_BSDELTA = 1, /* our streaming format, version 2 (the default) */
     BSD_FORMAT_BSDIFF40 = 2 /* classic bsdiff 4.x, applied by every bspatch */
 } bsd_format;
 

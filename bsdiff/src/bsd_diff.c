@@ -332,7 +332,7 @@ static int cmp_range(const void *a, const void *b) {
 static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prematch_ok,
                               const unsigned char *nw, int64_t m, uint64_t other, uint64_t spare,
                               bsd_sa *part, unsigned char **ptext, int64_t **pparts,
-                              bsd_gapm *gm) {
+                              bsd_gapm *gm, unsigned threads) {
     int64_t covered_new = 0, n = o->size;
     for (size_t i = 0; i < fd->nanc; i++) covered_new += fd->anc[i].len;
     if (o->index_built) {
@@ -346,7 +346,7 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
         int64_t cnt = bsd_gap_count(fd->anc, fd->nanc, m);
         if (cnt <= GAP_MAX_COUNT && cnt * GAP_MAX_SHARE <= m) {
             double t0 = bsd_now();
-            if (bsd_gapm_build(gm, o, nw, m, fd->anc, fd->nanc))
+            if (bsd_gapm_build(gm, o, nw, m, fd->anc, fd->nanc, threads))
                 return fail(ctx, BSD_E_NOMEM, "out of memory for the gap matcher");
             ctx->stats.sort_seconds = bsd_now() - t0;
             ctx->stats.peak_estimate += bsd_gapm_bytes(cnt, fd->nanc);
@@ -519,7 +519,7 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
                             ? ctx->opt.mem_limit - ctx->stats.peak_estimate : 0;
         if (left < spare) spare = left;
     }
-    e = choose_index(ctx, o, &fd, pr, nw, m, other, spare, &part, &ptext, &parts, &gm);
+    e = choose_index(ctx, o, &fd, pr, nw, m, other, spare, &part, &ptext, &parts, &gm, threads);
     ctx->stats.hash_seconds = bsd_now() - t_start - ctx->stats.sort_seconds;
     if (e) {
         bsd_seglist_free(&anc);

@@ -1,7 +1,11 @@
 /* bsd_index.c - indexes of the old file: suffix array (libdivsufsort) with a two-byte bucket
  * table and a q-gram presence filter for the full scan, and a block-hash table for the
  * near-identical fast path. */
+#define _DEFAULT_SOURCE /* madvise flags, where the system has them */
 #include <stdlib.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include <divsufsort.h>
 #include <divsufsort64.h>
@@ -125,6 +129,22 @@ void bsd_sa_free(bsd_sa *s) {
     memset(s, 0, sizeof(*s));
 }
 
+/* Allocates a large table that is probed at random (suffix array, filter). On Linux it goes in
+ * 2 MiB pages where the kernel allows them (transparent huge pages, "madvise" mode): a suffix
+ * array search then misses the TLB far less. Elsewhere, or when that fails: malloc. Freed
+ * with free() either way. */
+static void *big_alloc(size_t len) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const size_t huge = (size_t)2 << 20;
+    void *p;
+    if (len >= 2 * huge && posix_memalign(&p, huge, len) == 0) {
+        madvise(p, len, MADV_HUGEPAGE);
+        return p;
+    }
+#endif
+    return malloc(len);
+}
+
 int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, unsigned bloom_cap, char *err,
                  size_t errlen) {
     memset(s, 0, sizeof(*s));
@@ -132,9 +152,10 @@ int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, unsigned bloom_ca
     s->size = n;
     s->bucket = calloc(65537, sizeof(int64_t));
     s->bloom_bits = bloom_log_for(n, bloom_cap);
-    s->bloom = calloc(((size_t)1 << s->bloom_bits) / 64, sizeof(uint64_t));
+    s->bloom = big_alloc(((size_t)1 << s->bloom_bits) / 8);
+    if (s->bloom) memset(s->bloom, 0, ((size_t)1 << s->bloom_bits) / 8);
     s->sa64 = n >= INT32_MAX;
-    s->sa = malloc((size_t)(n ? n : 1) * (s->sa64 ? 8 : 4));
+    s->sa = big_alloc((size_t)(n ? n : 1) * (s->sa64 ? 8 : 4));
     if (!s->bucket || !s->bloom || !s->sa) {
         bsd_sa_free(s);
         return -1;
@@ -276,6 +297,10 @@ static int64_t map_part(const bsd_finder *f, int64_t *cp, int64_t l) {
 #define GAP_WORK ((int64_t)1 << 24)
 #define GAP_MAXLEN 65536
 #define GAP_DERIVE 32
+/* Old is searched in GAP_PARTS fixed parts, each with its own position lists, try counts and
+ * results; the parts run on threads when there are any, and their results merge in part
+ * order, so the matches do not depend on the thread count. */
+#define GAP_PARTS 2
 
 /* Anchors at least this long are trusted as they are; positions in shorter ones are matched
  * like the bytes between anchors, since a longer match elsewhere may exist. */
@@ -303,7 +328,9 @@ int64_t bsd_gap_count(const bsd_seg *anc, size_t nanc, int64_t m) {
 uint64_t bsd_gapm_bytes(int64_t count, size_t nanc) {
     uint64_t slots = 1024;
     while (slots < 2 * (uint64_t)count) slots *= 2;
-    return (uint64_t)count * (8 + 8 + 4 + 4 + 1) + slots * 16 + slots + (nanc + 2) * 24;
+    /* results (pos, len) and new positions; per part: lists, tries, results, heads, filter */
+    return (uint64_t)count * (8 + 4 + 8) + slots * 16 +
+           GAP_PARTS * ((uint64_t)count * (4 + 2 + 4 + 8) + slots * (4 + 1)) + (nanc + 2) * 24;
 }
 
 void bsd_gapm_free(bsd_gapm *g) {
@@ -316,36 +343,129 @@ void bsd_gapm_free(bsd_gapm *g) {
 
 typedef struct gap_slot {
     uint64_t key;
-    uint32_t head; /* gap ordinal + 1 of the first live position, 0 = none */
     uint32_t tail; /* while building: the last position */
     uint32_t used;
 } gap_slot;
 
+
+typedef struct gap_part {
+    /* shared, read-only during the pass */
+    const gap_slot *tab;
+    const int64_t *npos;
+    size_t slots;
+    unsigned lg;
+    const unsigned char *old, *nw;
+    int64_t n, m, j0, j1;
+    /* this part's state */
+    uint32_t *head; /* per slot: gap ordinal + 1 of the first live position, 0 = none */
+    uint32_t *next;
+    uint16_t *tries;
+    int32_t *len;
+    int64_t *pos;
+    uint64_t *filt;
+} gap_part;
+
+static void gap_filter(gap_part *p, size_t *live) {
+    memset(p->filt, 0, ((size_t)1 << p->lg) / 8);
+    *live = 0;
+    for (size_t t = 0; t < p->slots; t++) {
+        if (!p->head[t]) continue;
+        uint64_t ht = p->tab[t].key * 0x9E3779B97F4A7C15ull;
+        size_t ft = (size_t)(ht >> (64 - p->lg));
+        p->filt[ft >> 6] |= (uint64_t)1 << (ft & 63);
+        ++*live;
+    }
+}
+
+/* Looks every 8-gram of old[j0, j1) up among the gap positions' 8-grams. */
+static void *gap_pass(void *arg) {
+    gap_part *p = arg;
+    const gap_slot *tab = p->tab;
+    const unsigned char *old = p->old, *nw = p->nw;
+    const int64_t n = p->n, m = p->m;
+    const unsigned lg = p->lg;
+    const size_t mask = p->slots - 1;
+    int64_t max_tries = GAP_TRIES_MAX, work = 0;
+    /* Keys whose positions are all done leave the filter when it is rebuilt: common 8-grams
+     * (runs of spaces in text) finish early and would otherwise cost a table probe at each of
+     * their many occurrences in old. */
+    size_t live, dead = 0;
+    gap_filter(p, &live);
+    for (int64_t j = p->j0; j < p->j1; j++) {
+        uint64_t v = bsd_load64(old + j);
+        uint64_t h = v * 0x9E3779B97F4A7C15ull;
+        size_t f = (size_t)(h >> (64 - lg));
+        if (!(p->filt[f >> 6] >> (f & 63) & 1)) continue;
+        size_t s = (size_t)(h >> 32) & mask;
+        while (tab[s].used && tab[s].key != v) s = (s + 1) & mask;
+        if (!tab[s].used || !p->head[s]) continue;
+        uint32_t *link = &p->head[s];
+        while (*link) {
+            uint32_t q = *link - 1;
+            int64_t i = p->npos[q];
+            if (q > 0 && p->npos[q - 1] == i - 1 && p->len[q - 1] > GAP_DERIVE) {
+                /* the previous position matches far: its match shifted by one is good
+                 * enough here (this keeps runs and repeats of new linear) */
+                p->len[q] = p->len[q - 1] - 1;
+                p->pos[q] = p->pos[q - 1] + 1;
+                *link = p->next[q];
+                continue;
+            }
+            int64_t lim = m - i < GAP_MAXLEN ? m - i : GAP_MAXLEN;
+            int64_t l = BSD_QGRAM + bsd_matchlen(nw + i + BSD_QGRAM, lim - BSD_QGRAM,
+                                                 old + j + BSD_QGRAM, n - j - BSD_QGRAM);
+            if (l > p->len[q]) {
+                p->len[q] = (int32_t)l;
+                p->pos[q] = j;
+            }
+            work += l;
+            if (work > GAP_WORK) max_tries = GAP_TRIES;
+            if (++p->tries[q] >= max_tries || l >= lim) *link = p->next[q]; /* done: unlink */
+            else link = &p->next[q];
+        }
+        if (!p->head[s] && ++dead * 32 > live) {
+            gap_filter(p, &live);
+            dead = 0;
+        }
+    }
+    return NULL;
+}
+
 int bsd_gapm_build(bsd_gapm *g, const bsd_old *o, const unsigned char *nw, int64_t m,
-                   const bsd_seg *anc, size_t nanc) {
+                   const bsd_seg *anc, size_t nanc, unsigned threads) {
     memset(g, 0, sizeof(*g));
     int64_t cnt = bsd_gap_count(anc, nanc, m);
+    size_t cn = (size_t)(cnt ? cnt : 1);
     g->count = cnt;
     g->base = malloc((nanc + 2) * sizeof(int64_t));
     g->gs = malloc((nanc + 2) * sizeof(int64_t));
-    g->pos = malloc((size_t)(cnt ? cnt : 1) * sizeof(int64_t));
-    g->len = calloc((size_t)(cnt ? cnt : 1), sizeof(int32_t));
-    int64_t *npos = malloc((size_t)(cnt ? cnt : 1) * sizeof(int64_t));
-    uint32_t *next = malloc((size_t)(cnt ? cnt : 1) * sizeof(uint32_t));
-    uint16_t *tries = calloc((size_t)(cnt ? cnt : 1), sizeof(uint16_t));
-    int64_t max_tries = GAP_TRIES_MAX, work = 0;
+    g->pos = malloc(cn * sizeof(int64_t));
+    g->len = calloc(cn, sizeof(int32_t));
+    int64_t *npos = malloc(cn * sizeof(int64_t));
     size_t slots = 1024;
     while (slots < 2 * (size_t)cnt) slots *= 2;
     unsigned lg = 0;
     while (((size_t)1 << lg) < slots * 8) lg++; /* filter: 8 bits per slot */
     gap_slot *tab = calloc(slots, sizeof(gap_slot));
-    uint64_t *filt = calloc(((size_t)1 << lg) / 64, sizeof(uint64_t));
-    int rc = -1;
-    if (!g->base || !g->gs || !g->pos || !g->len || !npos || !next || !tries || !tab || !filt) goto out;
+    gap_part part[GAP_PARTS];
+    memset(part, 0, sizeof part);
+    int rc = -1, ok = g->base && g->gs && g->pos && g->len && npos && tab;
+    for (int k = 0; k < GAP_PARTS && ok; k++) {
+        gap_part *p = &part[k];
+        p->head = calloc(slots, sizeof(uint32_t));
+        p->next = malloc(cn * sizeof(uint32_t));
+        p->tries = calloc(cn, sizeof(uint16_t));
+        p->len = k ? calloc(cn, sizeof(int32_t)) : g->len;
+        p->pos = k ? malloc(cn * sizeof(int64_t)) : g->pos;
+        p->filt = calloc(((size_t)1 << lg) / 64, sizeof(uint64_t));
+        ok = p->head && p->next && p->tries && p->len && p->pos && p->filt;
+    }
+    if (!ok) goto out;
 
     /* number the gap positions; insert their 8-grams (lists keep new order) */
     int64_t c = 0;
     size_t ng = 0;
+    uint32_t *head = part[0].head, *next = part[0].next;
     FOR_EACH_GAP(anc, nanc, m, {
         g->gs[ng] = gs;
         g->base[ng++] = c;
@@ -359,9 +479,7 @@ int bsd_gapm_build(bsd_gapm *g, const bsd_old *o, const unsigned char *nw, int64
             if (!tab[s].used) {
                 tab[s].used = 1;
                 tab[s].key = v;
-                tab[s].head = (uint32_t)c + 1;
-                size_t f = (size_t)(h >> (64 - lg));
-                filt[f >> 6] |= (uint64_t)1 << (f & 63);
+                head[s] = (uint32_t)c + 1;
             } else {
                 next[tab[s].tail - 1] = (uint32_t)c + 1;
             }
@@ -371,41 +489,41 @@ int bsd_gapm_build(bsd_gapm *g, const bsd_old *o, const unsigned char *nw, int64
     g->ngaps = ng;
     g->base[ng] = c;
 
-    const unsigned char *old = o->data;
-    int64_t n = o->size;
-    for (int64_t j = 0; j + BSD_QGRAM <= n; j++) {
-        uint64_t v = bsd_load64(old + j);
-        uint64_t h = v * 0x9E3779B97F4A7C15ull;
-        size_t f = (size_t)(h >> (64 - lg));
-        if (!(filt[f >> 6] >> (f & 63) & 1)) continue;
-        size_t s = (size_t)(h >> 32) & (slots - 1);
-        while (tab[s].used && tab[s].key != v) s = (s + 1) & (slots - 1);
-        if (!tab[s].used || !tab[s].head) continue;
-        uint32_t *link = &tab[s].head;
-        while (*link) {
-            uint32_t q = *link - 1;
-            int64_t i = npos[q];
-            if (q > 0 && npos[q - 1] == i - 1 && g->len[q - 1] > GAP_DERIVE) {
-                /* the previous position matches far: its match shifted by one is good
-                 * enough here (this keeps runs and repeats of new linear) */
-                g->len[q] = g->len[q - 1] - 1;
-                g->pos[q] = g->pos[q - 1] + 1;
-                *link = next[q];
-                continue;
-            }
-            int64_t lim = m - i < GAP_MAXLEN ? m - i : GAP_MAXLEN;
-            int64_t l = BSD_QGRAM + bsd_matchlen(nw + i + BSD_QGRAM, lim - BSD_QGRAM,
-                                                 old + j + BSD_QGRAM, n - j - BSD_QGRAM);
-            if (l > g->len[q]) {
-                g->len[q] = (int32_t)l;
-                g->pos[q] = j;
-            }
-            work += l;
-            if (work > GAP_WORK) max_tries = GAP_TRIES;
-            if (++tries[q] >= max_tries || l >= lim) *link = next[q]; /* done: unlink */
-            else link = &next[q];
+    int64_t n = o->size, last = n - BSD_QGRAM + 1; /* 8-grams of old start in [0, last) */
+    if (last < 0) last = 0;
+    for (int k = 0; k < GAP_PARTS; k++) {
+        gap_part *p = &part[k];
+        if (k) {
+            memcpy(p->head, head, slots * sizeof(uint32_t));
+            memcpy(p->next, next, cn * sizeof(uint32_t));
         }
+        p->tab = tab;
+        p->npos = npos;
+        p->slots = slots;
+        p->lg = lg;
+        p->old = o->data;
+        p->nw = nw;
+        p->n = n;
+        p->m = m;
+        p->j0 = last * k / GAP_PARTS;
+        p->j1 = last * (k + 1) / GAP_PARTS;
     }
+    pthread_t th[GAP_PARTS];
+    int started[GAP_PARTS] = {0};
+    for (int k = 1; k < GAP_PARTS && threads > 1; k++)
+        started[k] = pthread_create(&th[k], NULL, gap_pass, &part[k]) == 0;
+    gap_pass(&part[0]);
+    for (int k = 1; k < GAP_PARTS; k++) {
+        if (started[k]) pthread_join(th[k], NULL);
+        else gap_pass(&part[k]);
+    }
+    /* merge: the longest match; on a tie, the earlier part's */
+    for (int k = 1; k < GAP_PARTS; k++)
+        for (int64_t q = 0; q < cnt; q++)
+            if (part[k].len[q] > g->len[q]) {
+                g->len[q] = part[k].len[q];
+                g->pos[q] = part[k].pos[q];
+            }
     /* a match at i-1 of length L gives one of length L-1 at i */
     for (size_t k = 0; k < ng; k++) {
         for (int64_t q = g->base[k] + 1; q < g->base[k + 1]; q++)
@@ -416,11 +534,18 @@ int bsd_gapm_build(bsd_gapm *g, const bsd_old *o, const unsigned char *nw, int64
     }
     rc = 0;
 out:
+    for (int k = 0; k < GAP_PARTS; k++) {
+        free(part[k].head);
+        free(part[k].next);
+        free(part[k].tries);
+        free(part[k].filt);
+        if (k) {
+            free(part[k].len);
+            free(part[k].pos);
+        }
+    }
     free(npos);
-    free(next);
-    free(tries);
     free(tab);
-    free(filt);
     if (rc) bsd_gapm_free(g);
     return rc;
 }

@@ -96,9 +96,10 @@ typedef struct bsd_gapm {
 } bsd_gapm;
 /* Gap positions of new[0, m) given the anchors (the work and memory the gap matcher needs). */
 int64_t bsd_gap_count(const bsd_seg *anc, size_t nanc, int64_t m);
-/* Builds g: one pass over old. 0, or -1 out of memory. */
+/* Builds g: one pass over old (its two halves on two threads when threads > 1; the result is
+ * the same). 0, or -1 out of memory. */
 int bsd_gapm_build(bsd_gapm *g, const bsd_old *o, const unsigned char *nw, int64_t m,
-                   const bsd_seg *anc, size_t nanc);
+                   const bsd_seg *anc, size_t nanc, unsigned threads);
 void bsd_gapm_free(bsd_gapm *g);
 uint64_t bsd_gapm_bytes(int64_t count, size_t nanc);
 

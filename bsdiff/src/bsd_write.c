@@ -201,8 +201,82 @@ static int put_diff(bsd_writer *w, ostream *o, int64_t newp, int64_t oldp, int64
     return 0;
 }
 
+/* Zero diff bytes (old and new agree) in runs of at least this many leave the compressed
+ * stream: a piece's zero run costs a varint instead of feeding the run to bzip2, whose
+ * block sort is slowest on exactly such repetitive input. Shorter runs compress better in
+ * place (measured on the corpus: 4096 gives the smallest total of 1024...65536). */
+#define ZERO_RUN_MIN 4096
+
+/* Cursor over the diff bytes of the gathered segment, command after command. */
+typedef struct dcur {
+    uint32_t i;
+    int64_t off;
+} dcur;
+
+/* Moves c past finished commands; returns 0 at the end of the segment. */
+static int dcur_norm(const bsd_writer *w, dcur *c) {
+    while (c->i < w->segn && c->off >= w->segv[c->i].len) {
+        c->i++;
+        c->off = 0;
+    }
+    return c->i < w->segn;
+}
+
+/* Advances c past diff bytes that are zero (zero set) or not zero (zero clear); returns how
+ * many it passed. */
+static int64_t dcur_run(const bsd_writer *w, dcur *c, int zero) {
+    int64_t k = 0;
+    while (dcur_norm(w, c)) {
+        const seg_cmd *s = &w->segv[c->i];
+        const unsigned char *a = w->cfg.nw + s->newp, *b = w->cfg.old + s->oldp;
+        int64_t o = c->off;
+        while (o < s->len && (a[o] == b[o]) == zero) o++;
+        k += o - c->off;
+        c->off = o;
+        if (o < s->len) break;
+    }
+    return k;
+}
+
+/* Writes the segment's diff bytes as version 2 pieces (docs/FORMAT.md): varint literal length,
+ * the literal diff bytes, varint length of the zero run that follows. */
+static int seg_pieces(bsd_writer *w) {
+    unsigned char t[2 * BSDL_VARINT_MAX_LEN];
+    dcur at = {0, 0};
+    int e;
+    while (dcur_norm(w, &at)) {
+        /* the literal runs up to the next zero run of ZERO_RUN_MIN (or the segment's end) */
+        dcur scan = at;
+        int64_t lit = 0, zeros = 0;
+        for (;;) {
+            lit += dcur_run(w, &scan, 0);
+            dcur z = scan;
+            int64_t r = dcur_run(w, &z, 1);
+            scan = z;
+            if (r >= ZERO_RUN_MIN || !dcur_norm(w, &scan)) {
+                if (r >= ZERO_RUN_MIN) zeros = r;
+                else lit += r;
+                break;
+            }
+            lit += r;
+        }
+        if ((e = os_write(&w->body, t, bsdl_put_varint(t, (uint64_t)lit)))) return e;
+        for (int64_t left = lit; left > 0;) {
+            dcur_norm(w, &at);
+            const seg_cmd *s = &w->segv[at.i];
+            int64_t k = s->len - at.off < left ? s->len - at.off : left;
+            if ((e = put_diff(w, &w->body, s->newp + at.off, s->oldp + at.off, k))) return e;
+            at.off += k;
+            left -= k;
+        }
+        if ((e = os_write(&w->body, t, bsdl_put_varint(t, (uint64_t)zeros)))) return e;
+        at = scan;
+    }
+    return 0;
+}
+
 /* Writes the gathered BSDELTA segment: count, the three control columns, extra bytes, diff
- * bytes (docs/FORMAT.md). */
+ * pieces (docs/FORMAT.md). */
 static int seg_flush(bsd_writer *w) {
     if (w->segn == 0) return 0;
     unsigned char *t = w->tmp;
@@ -222,8 +296,7 @@ static int seg_flush(bsd_writer *w) {
     if ((e = os_write(&w->body, t, k))) return e;
     for (uint32_t i = 0; i < w->segn; i++)
         if ((e = os_write(&w->body, w->cfg.nw + w->segv[i].xnewp, (size_t)w->segv[i].xlen))) return e;
-    for (uint32_t i = 0; i < w->segn; i++)
-        if ((e = put_diff(w, &w->body, w->segv[i].newp, w->segv[i].oldp, w->segv[i].len))) return e;
+    if ((e = seg_pieces(w))) return e;
     w->segn = 0;
     w->segx = 0;
     return 0;

@@ -13,10 +13,11 @@
 /* Commands (0, 0, seek) allowed in a row before the patch is judged corrupt. */
 #define BSDF40_MAX_IDLE_COMMANDS 1024
 
-/* ---- BSDELTA stream format, version 1 ---- */
+/* ---- BSDELTA stream format, versions 1 and 2 ---- */
 #define BSDL_MAGIC "BSDELTA" /* 7 bytes, followed by the version byte */
 #define BSDL_MAGIC_LEN 7
-#define BSDL_VERSION 1
+#define BSDL_VERSION 2     /* the version bsdiff writes */
+#define BSDL_VERSION_MIN 1 /* the oldest version bspatch applies */
 #define BSDL_HEADER_LEN 64
 #define BSDL_HEADER_CHECKED_LEN 60 /* XXH32 (seed 0) of bytes [0,60) is stored at 60 */
 

@@ -88,6 +88,7 @@ typedef struct bsp_header {
     unsigned char new_hash[16]; /* BSDELTA: XXH3-128 of new */
     unsigned compressor;       /* BSDELTA: compressor id (BSDL_COMP_*) */
     unsigned flags;            /* BSDELTA: flags byte */
+    unsigned version;          /* BSDELTA: format version (1 or 2) */
 } bsp_header;
 
 /* Minimum bytes bsp_parse_header needs: 64 (BSDELTA) or 32 (BSDIFF40). */

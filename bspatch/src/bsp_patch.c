@@ -1,4 +1,4 @@
-/* bsp_patch.c - the patcher: BSDELTA v1 (push/pull, one pass) and BSDIFF40 (three streams),
+/* bsp_patch.c - the patcher: BSDELTA v1/v2 (push/pull, one pass) and BSDIFF40 (three streams),
  * with fixed memory and every patch value validated before use. See docs/FORMAT.md. */
 #include "bspatch.h"
 #include "bsdelta_format.h"
@@ -17,7 +17,9 @@
 
 enum run_state { RS_IDLE, RS_HEADER, RS_BODY, RS_FAILED };
 /* Where the BSDELTA interpreter is inside a segment (docs/FORMAT.md). */
-enum cmd_state { C_COUNT, C_DIFF_LENS, C_EXTRA_LENS, C_SEEKS, C_EXTRA, C_DIFF };
+/* C_PLIT and C_PZERO (version 2): the varint lengths of a diff piece's literal bytes and of the
+ * zero run that follows them. */
+enum cmd_state { C_COUNT, C_DIFF_LENS, C_EXTRA_LENS, C_SEEKS, C_EXTRA, C_DIFF, C_PLIT, C_PZERO };
 
 /* One of the three bzip2 streams of a BSDIFF40 patch, reading [pos, end) of the patch. */
 typedef struct bz_block {
@@ -63,6 +65,9 @@ struct bsp_ctx {
     uint32_t seg_n, seg_i, cur;
     size_t xneed, xlen, xpos;
     uint64_t left; /* diff bytes still to come for command cur */
+    uint64_t seg_dleft; /* diff bytes still to come in the segment */
+    uint64_t plit;      /* version 2: literal diff bytes left in the current piece */
+    uint64_t plit_was;  /* version 2: the current piece's literal length */
     XXH3_state_t *hash;
 
     /* BSDIFF40 streams (allocated on first BSDIFF40 patch) */
@@ -206,10 +211,12 @@ bsp_error bsp_parse_header(const void *data, size_t len, bsp_header *hdr) {
         return BSP_OK;
     }
     if (!maybebl || len < BSDL_HEADER_LEN) return BSP_E_TRUNCATED;
-    if (p[BSDL_OFF_VERSION] != BSDL_VERSION) return BSP_E_UNSUPPORTED;
+    if (p[BSDL_OFF_VERSION] < BSDL_VERSION_MIN || p[BSDL_OFF_VERSION] > BSDL_VERSION)
+        return BSP_E_UNSUPPORTED;
     if (XXH32(p, BSDL_HEADER_CHECKED_LEN, 0) != bsdl_load_le32(p + BSDL_OFF_HEADER_CHECK))
         return BSP_E_CORRUPT;
     hdr->format = BSP_FORMAT_BSDELTA;
+    hdr->version = p[BSDL_OFF_VERSION];
     hdr->old_size = bsdl_load_le64(p + BSDL_OFF_OLD_SIZE);
     hdr->new_size = bsdl_load_le64(p + BSDL_OFF_NEW_SIZE);
     memcpy(hdr->old_hash, p + BSDL_OFF_OLD_HASH, 16);
@@ -242,19 +249,26 @@ static bsp_error read_old(bsp_ctx *c, uint64_t off, size_t len) {
     return BSP_OK;
 }
 
-/* Appends n bytes to the new file through the output buffer: src itself (a copy), or, with
- * add set, src + old[oldpos..] bytewise (an add; oldpos advances). The caller has checked
- * every range. */
-static bsp_error emit(bsp_ctx *c, const unsigned char *src, size_t n, int add) {
+enum emit_mode { E_COPY, E_ADD, E_EXACT };
+
+/* Appends n bytes to the new file through the output buffer: src itself (E_COPY),
+ * src + old[oldpos..] bytewise (E_ADD), or old[oldpos..] unchanged (E_EXACT: a run of zero diff
+ * bytes; src is unused). Adds and exact runs advance oldpos. The caller has checked every
+ * range. */
+static bsp_error emit(bsp_ctx *c, const unsigned char *src, size_t n, enum emit_mode mode) {
     bsp_error e;
     while (n > 0) {
         size_t room = BUF_SIZE - c->nlen;
         size_t k = n < room ? n : room;
         unsigned char *dst = c->nbuf + c->nlen;
-        if (add) {
+        if (mode == E_ADD) {
             if ((e = read_old(c, c->oldpos, k)) != BSP_OK) return e;
             const unsigned char *o = c->obuf;
             for (size_t i = 0; i < k; i++) dst[i] = (unsigned char)(o[i] + src[i]);
+            c->oldpos += k;
+        } else if (mode == E_EXACT) {
+            if ((e = read_old(c, c->oldpos, k)) != BSP_OK) return e;
+            memcpy(dst, c->obuf, k);
             c->oldpos += k;
         } else {
             memcpy(dst, src, k);
@@ -262,22 +276,22 @@ static bsp_error emit(bsp_ctx *c, const unsigned char *src, size_t n, int add) {
         XXH3_128bits_update(c->hash, dst, k);
         c->nlen += k;
         c->newpos += k;
-        src += k;
+        if (src) src += k;
         n -= k;
         if (c->nlen == BUF_SIZE && (e = flush_new(c)) != BSP_OK) return e;
     }
     return BSP_OK;
 }
 
-static bsp_error emit_add(bsp_ctx *c, const unsigned char *diff, size_t n) { return emit(c, diff, n, 1); }
-static bsp_error emit_copy(bsp_ctx *c, const unsigned char *src, size_t n) { return emit(c, src, n, 0); }
+static bsp_error emit_add(bsp_ctx *c, const unsigned char *diff, size_t n) { return emit(c, diff, n, E_ADD); }
+static bsp_error emit_copy(bsp_ctx *c, const unsigned char *src, size_t n) { return emit(c, src, n, E_COPY); }
 
 /* ---------------------------------------------------------------- BSDELTA segments */
 
 /* Checks every command of a complete segment control block against the state before any of
  * it is executed, and sums the extra bytes the segment carries. */
 static bsp_error check_segment(bsp_ctx *c) {
-    uint64_t newpos = c->newpos, oldpos = c->oldpos, xsum = 0;
+    uint64_t newpos = c->newpos, oldpos = c->oldpos, xsum = 0, dsum = 0;
     for (uint32_t i = 0; i < c->seg_n; i++) {
         uint64_t d = c->seg_diff[i], x = c->seg_extra[i];
         int64_t s = c->seg_seek[i];
@@ -304,9 +318,11 @@ static bsp_error check_segment(bsp_ctx *c) {
             return fail(c, BSP_E_CORRUPT, "command %llu seeks the old file to %lld%+lld, outside [0, %llu]",
                         k, (long long)after, (long long)s, (unsigned long long)c->h.old_size);
         newpos += d + x;
+        dsum += d;
         oldpos = (uint64_t)((int64_t)after + s);
     }
     c->xneed = (size_t)xsum;
+    c->seg_dleft = dsum;
     return BSP_OK;
 }
 
@@ -333,7 +349,27 @@ static bsp_error start_segment(bsp_ctx *c) {
     c->xpos = 0;
     c->left = c->seg_diff[0];
     c->cs = C_DIFF;
-    return run_ready(c);
+    bsp_error e = run_ready(c);
+    if (e || c->h.version < 2) return e;
+    c->cs = c->seg_dleft ? C_PLIT : C_COUNT;
+    return BSP_OK;
+}
+
+/* Version 2: n diff bytes of the segment, from src or (src NULL) a run of zeros, spread over
+ * the commands in order; the extra bytes and seeks between them run as their turn comes. The
+ * caller has checked n against the segment's diff bytes left. */
+static bsp_error diff_bytes(bsp_ctx *c, const unsigned char *src, uint64_t n) {
+    while (n > 0) {
+        uint64_t k = c->left < n ? c->left : n;
+        bsp_error e = src ? emit_add(c, src, (size_t)k) : emit(c, NULL, (size_t)k, E_EXACT);
+        if (e) return e;
+        if (src) src += k;
+        n -= k;
+        c->left -= k;
+        c->seg_dleft -= k;
+        if (c->left == 0 && (e = run_ready(c)) != BSP_OK) return e;
+    }
+    return BSP_OK;
 }
 
 static int complete(const bsp_ctx *c) {
@@ -364,6 +400,25 @@ static bsp_error take_varint(bsp_ctx *c, uint64_t v) {
     case C_SEEKS:
         c->seg_seek[c->seg_i] = bsdl_unzigzag(v);
         break;
+    case C_PLIT:
+        if (v > c->seg_dleft)
+            return fail(c, BSP_E_CORRUPT, "a diff piece of %llu literal bytes exceeds the %llu diff "
+                        "bytes left in the segment", (unsigned long long)v,
+                        (unsigned long long)c->seg_dleft);
+        c->plit = c->plit_was = v;
+        c->cs = v ? C_DIFF : C_PZERO;
+        return BSP_OK;
+    case C_PZERO: {
+        if (v > c->seg_dleft)
+            return fail(c, BSP_E_CORRUPT, "a zero run of %llu diff bytes exceeds the %llu left in "
+                        "the segment", (unsigned long long)v, (unsigned long long)c->seg_dleft);
+        if (v == 0 && c->plit_was == 0)
+            return fail(c, BSP_E_CORRUPT, "an empty diff piece (no literal bytes, no zero run)");
+        bsp_error e = diff_bytes(c, NULL, v);
+        if (e) return e;
+        c->cs = c->seg_dleft ? C_PLIT : C_COUNT;
+        return BSP_OK;
+    }
     default:
         return fail(c, BSP_E_CORRUPT, "internal state error");
     }
@@ -395,7 +450,9 @@ static bsp_error run_commands(bsp_ctx *c, const unsigned char *p, size_t n) {
         case C_COUNT:
         case C_DIFF_LENS:
         case C_EXTRA_LENS:
-        case C_SEEKS: {
+        case C_SEEKS:
+        case C_PLIT:
+        case C_PZERO: {
             if (complete(c))
                 return fail(c, BSP_E_CORRUPT, "command data continues after the new file is complete");
             unsigned char b = *p++;
@@ -423,6 +480,15 @@ static bsp_error run_commands(bsp_ctx *c, const unsigned char *p, size_t n) {
             break;
         }
         case C_DIFF: {
+            if (c->h.version >= 2) {
+                size_t k = c->plit < n ? (size_t)c->plit : n;
+                if ((e = diff_bytes(c, p, k)) != BSP_OK) return e;
+                p += k;
+                n -= k;
+                c->plit -= k;
+                if (c->plit == 0) c->cs = C_PZERO;
+                break;
+            }
             size_t k = c->left < n ? (size_t)c->left : n;
             if ((e = emit_add(c, p, k)) != BSP_OK) return e;
             p += k;
@@ -505,7 +571,7 @@ static bsp_error take_header(bsp_ctx *c) {
             return fail(c, e, "a BSDIFF40 patch needs random access to the patch; it cannot be "
                               "applied from a stream");
         return fail(c, e, "BSDELTA version %u, compressor %u, flags 0x%02x, reserved %02x%02x: "
-                          "this patcher handles version 1, compressors 0-1, no flags",
+                          "this patcher handles versions 1-2, compressors 0-1, no flags",
                     c->hdr[BSDL_OFF_VERSION], c->hdr[BSDL_OFF_COMPRESSOR], c->hdr[BSDL_OFF_FLAGS],
                     c->hdr[BSDL_OFF_RESERVED], c->hdr[BSDL_OFF_RESERVED + 1]);
     }

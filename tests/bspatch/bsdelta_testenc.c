@@ -1,4 +1,4 @@
-/* bsdelta_testenc.c - test-only encoder for BSDELTA v1 and BSDIFF40 (see bsdelta_testenc.h).
+/* bsdelta_testenc.c - test-only encoder for BSDELTA v1/v2 and BSDIFF40 (see bsdelta_testenc.h).
  * Kept small enough to check against docs/FORMAT.md by reading. */
 #include "bsdelta_testenc.h"
 #include "bsdelta_format.h"
@@ -9,6 +9,8 @@
 
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
+
+unsigned tenc_version = 1;
 
 int tenc_buf_put(tenc_buf *b, const void *p, size_t n) {
     if (n > b->cap - b->len) {
@@ -59,7 +61,7 @@ void tenc_header(unsigned char hdr[64], uint64_t old_size, const unsigned char o
                  uint64_t new_size, const unsigned char new_hash[16], unsigned compressor) {
     memset(hdr, 0, BSDL_HEADER_LEN);
     memcpy(hdr, BSDL_MAGIC, BSDL_MAGIC_LEN);
-    hdr[BSDL_OFF_VERSION] = BSDL_VERSION;
+    hdr[BSDL_OFF_VERSION] = (unsigned char)tenc_version;
     bsdl_store_le64(hdr + BSDL_OFF_OLD_SIZE, old_size);
     bsdl_store_le64(hdr + BSDL_OFF_NEW_SIZE, new_size);
     memcpy(hdr + BSDL_OFF_OLD_HASH, old_hash, 16);
@@ -133,6 +135,51 @@ typedef struct tenc_cmd {
     int64_t seek;
 } tenc_cmd;
 
+/* Version 2 diff bytes: pieces (varint literal length, literal bytes, varint zero run). Every
+ * run of 3 or more zero diff bytes becomes a zero run, across command boundaries, so the
+ * patcher sees pieces of every shape: empty literals, runs spanning commands, final pieces. */
+static int put_pieces(const unsigned char *old, const unsigned char *nw, const tenc_cmd *c,
+                      size_t n, tenc_buf *out) {
+    tenc_buf lit = {0};
+    uint64_t zeros = 0, total = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) total += c[i].diff_len;
+    if (total == 0) return 0;
+    /* walk the diff bytes; flush a piece when a zero run of 3+ ends, or at the end */
+    for (size_t i = 0; i < n && !rc; i++)
+        for (uint64_t k = 0; k < c[i].diff_len && !rc; k++) {
+            unsigned char d = (unsigned char)(nw[c[i].newpos + k] - old[c[i].oldpos + k]);
+            if (d == 0) {
+                zeros++;
+                continue;
+            }
+            if (zeros >= 3) {
+                rc = tenc_buf_varint(out, lit.len) || tenc_buf_put(out, lit.data, lit.len) ||
+                     tenc_buf_varint(out, zeros);
+                lit.len = 0;
+            } else {
+                while (zeros && !rc) { /* short zero runs stay literal */
+                    static const unsigned char z = 0;
+                    rc = tenc_buf_put(&lit, &z, 1);
+                    zeros--;
+                }
+            }
+            zeros = 0;
+            if (!rc) rc = tenc_buf_put(&lit, &d, 1);
+        }
+    if (!rc && zeros < 3) {
+        while (zeros && !rc) {
+            static const unsigned char z = 0;
+            rc = tenc_buf_put(&lit, &z, 1);
+            zeros--;
+        }
+    }
+    if (!rc) rc = tenc_buf_varint(out, lit.len) || tenc_buf_put(out, lit.data, lit.len) ||
+                  tenc_buf_varint(out, zeros);
+    tenc_buf_free(&lit);
+    return rc ? -1 : 0;
+}
+
 static int put_segment(const unsigned char *old, const unsigned char *nw, const tenc_cmd *c, size_t n,
                        tenc_buf *out) {
     if (n == 0) return 0;
@@ -145,6 +192,7 @@ static int put_segment(const unsigned char *old, const unsigned char *nw, const 
         if (tenc_buf_varint(out, bsdl_zigzag(c[i].seek))) return -1;
     for (size_t i = 0; i < n; i++)
         if (tenc_buf_put(out, nw + c[i].newpos + c[i].diff_len, c[i].extra_len)) return -1;
+    if (tenc_version >= 2) return put_pieces(old, nw, c, n, out);
     for (size_t i = 0; i < n; i++)
         for (uint64_t k = 0; k < c[i].diff_len; k++) {
             unsigned char d = (unsigned char)(nw[c[i].newpos + k] - old[c[i].oldpos + k]);

@@ -28,6 +28,9 @@ uint64_t tenc_rand_upto(uint64_t *state, uint64_t n);
 void tenc_hash(const void *data, size_t len, unsigned char out[16]);
 
 /* Writes a BSDELTA v1 header; the checksum at byte 60 is computed. */
+/* BSDELTA version the encoder writes (1 or 2; default 1). */
+extern unsigned tenc_version;
+
 void tenc_header(unsigned char hdr[64], uint64_t old_size, const unsigned char old_hash[16],
                  uint64_t new_size, const unsigned char new_hash[16], unsigned compressor);
 /* Recomputes the header checksum after a field was changed. */

@@ -95,7 +95,7 @@ typedef struct fixture {
     size_t ol, nl, pl;
 } fixture;
 
-static fixture fx[5];
+static fixture fx[7];
 static size_t nfx;
 
 static void make_fixtures(void) {
@@ -103,17 +103,21 @@ static void make_fixtures(void) {
     size_t nl;
     unsigned char *nw = t_edit(old, 2500, 101, &nl);
     const char *names[] = {"BSDELTA/none", "BSDELTA/bzip2", "BSDELTA/none aligned", "BSDIFF40",
-                           "BSDIFF40 aligned"};
-    for (int i = 0; i < 5; i++) {
+                           "BSDIFF40 aligned", "BSDELTA v2/none", "BSDELTA v2/bzip2"};
+    for (int i = 0; i < 7; i++) {
         fixture *f = &fx[nfx++];
         f->name = names[i];
-        f->bsdiff40 = i >= 3;
+        f->bsdiff40 = i == 3 || i == 4;
+        tenc_version = i >= 5 ? 2 : 1;
         f->old = old, f->ol = 2500, f->nw = nw, f->nl = nl;
         int r = i == 0 ? tenc_encode(old, 2500, nw, nl, BSDL_COMP_NONE, 5, &f->patch, &f->pl)
               : i == 1 ? tenc_encode(old, 2500, nw, nl, BSDL_COMP_BZIP2, 6, &f->patch, &f->pl)
               : i == 2 ? tenc_encode(old, 2500, nw, nl, BSDL_COMP_NONE, 0, &f->patch, &f->pl)
               : i == 3 ? tenc_bsdiff40(old, 2500, nw, nl, 7, &f->patch, &f->pl)
-                       : tenc_bsdiff40(old, 2500, nw, nl, 0, &f->patch, &f->pl);
+              : i == 4 ? tenc_bsdiff40(old, 2500, nw, nl, 0, &f->patch, &f->pl)
+              : i == 5 ? tenc_encode(old, 2500, nw, nl, BSDL_COMP_NONE, 8, &f->patch, &f->pl)
+                       : tenc_encode(old, 2500, nw, nl, BSDL_COMP_BZIP2, 9, &f->patch, &f->pl);
+        tenc_version = 1;
         if (r) {
             fprintf(stderr, "test encoder failed\n");
             exit(2);
@@ -741,6 +745,73 @@ static void test_io_failures(void) {
     free(nw);
 }
 
+/* Version 2 diff pieces (docs/FORMAT.md): lengths checked against the segment's diff bytes,
+ * runs that span commands and the extra bytes between them, and every way a piece ends early. */
+static void test_bsdelta_v2_pieces(void) {
+    unsigned char *old = t_gen(T_RANDOM, 100, 300);
+    unsigned char *zero = t_alloc(200);
+    memset(zero, 0, 200);
+    unsigned char want[12];
+    tenc_buf b = {0};
+    tenc_version = 2;
+#define V2CASE(what, nwbuf, nl, allowed, body)                                                     \
+    do {                                                                                           \
+        b.len = 0;                                                                                 \
+        body;                                                                                      \
+        bl_cmds(what, old, 100, nwbuf, nl, &b, allowed);                                           \
+    } while (0)
+#define PIECE(lit, zeros) (tenc_buf_varint(&b, lit), fill(&b, lit, 0), tenc_buf_varint(&b, zeros))
+    V2CASE("v2 literal longer than the segment's diff bytes", zero, 100, M(BSP_E_CORRUPT),
+           (rec(&b, 10, 0, 0), PIECE(11, 0)));
+    V2CASE("v2 zero run longer than the segment's diff bytes", zero, 100, M(BSP_E_CORRUPT),
+           (rec(&b, 10, 0, 0), PIECE(4, 7)));
+    V2CASE("v2 zero run of 2^63-1", zero, 100, M(BSP_E_CORRUPT),
+           (rec(&b, 10, 0, 0), PIECE(0, INT64_MAX)));
+    V2CASE("v2 empty piece", zero, 100, M(BSP_E_CORRUPT), (rec(&b, 10, 0, 0), PIECE(0, 0)));
+    V2CASE("v2 body ends after a literal length", zero, 100, M(BSP_E_TRUNCATED),
+           (rec(&b, 10, 0, 0), tenc_buf_varint(&b, 5)));
+    V2CASE("v2 body ends inside the literal", zero, 100, M(BSP_E_TRUNCATED),
+           (rec(&b, 10, 0, 0), tenc_buf_varint(&b, 5), fill(&b, 3, 0)));
+    V2CASE("v2 body ends before the zero run length", zero, 100, M(BSP_E_TRUNCATED),
+           (rec(&b, 10, 0, 0), tenc_buf_varint(&b, 5), fill(&b, 5, 0)));
+    V2CASE("v2 pieces stop before the segment's diff bytes", zero, 100, M(BSP_E_TRUNCATED),
+           (rec(&b, 10, 0, 0), PIECE(5, 0)));
+    V2CASE("v2 byte after the last piece", zero, 100, M(BSP_E_CORRUPT),
+           (rec(&b, 100, 0, 0), PIECE(0, 100), fill(&b, 1, 0)));
+    V2CASE("v2 piece where the segment has no diff bytes", zero, 3, M(BSP_E_CORRUPT),
+           (rec(&b, 0, 3, 0), fill(&b, 3, 0), PIECE(0, 1)));
+    /* valid: one zero run across two commands and the extra bytes between them */
+    memcpy(want, old, 3);
+    want[3] = 0xAA;
+    want[4] = 0xBB;
+    memcpy(want + 5, old + 3, 7);
+    b.len = 0;
+    tenc_buf_varint(&b, 2);
+    tenc_buf_varint(&b, 3), tenc_buf_varint(&b, 7);  /* diff lengths */
+    tenc_buf_varint(&b, 2), tenc_buf_varint(&b, 0);  /* extra lengths */
+    tenc_buf_varint(&b, 0), tenc_buf_varint(&b, 0);  /* seeks */
+    fill(&b, 1, 0xAA), fill(&b, 1, 0xBB);             /* extra bytes */
+    PIECE(0, 10);
+    bl_cmds("v2 zero run across commands and their extra bytes", old, 100, want, 12, &b, M(BSP_OK));
+    /* valid: literal, zero run, literal spread unevenly over three commands */
+    b.len = 0;
+    tenc_buf_varint(&b, 3);
+    tenc_buf_varint(&b, 2), tenc_buf_varint(&b, 5), tenc_buf_varint(&b, 5);
+    tenc_buf_varint(&b, 0), tenc_buf_varint(&b, 0), tenc_buf_varint(&b, 0);
+    tenc_buf_varint(&b, 0), tenc_buf_varint(&b, 0), tenc_buf_varint(&b, 0);
+    for (int i = 0; i < 12; i++) want[i] = old[i];
+    want[0] += 1, want[1] += 2, want[10] += 3, want[11] += 4;
+    tenc_buf_varint(&b, 2), fill(&b, 1, 1), fill(&b, 1, 2), tenc_buf_varint(&b, 8);
+    tenc_buf_varint(&b, 2), fill(&b, 1, 3), fill(&b, 1, 4), tenc_buf_varint(&b, 0);
+    bl_cmds("v2 literal, run, literal over three commands", old, 100, want, 12, &b, M(BSP_OK));
+#undef PIECE
+#undef V2CASE
+    tenc_version = 1;
+    tenc_buf_free(&b);
+    free(old);
+    free(zero);
+}
+
 int main(void) {
     g_ctx = bsp_create();
     if (!g_ctx) return 2;
@@ -750,6 +821,7 @@ int main(void) {
     test_bsdelta_header_fields();
     test_bsdiff40_header_fields();
     test_bsdelta_commands();
+    test_bsdelta_v2_pieces();
     test_bsdiff40_commands();
     test_wrong_base();
     test_io_failures();

@@ -47,7 +47,9 @@ static bsp_error run(bsp_ctx *ctx, api how, size_t chunk, uint64_t seed, const p
 
 static void check_pair(bsp_ctx *ctx, const pair *p) {
     unsigned char *out = t_alloc(p->new_len);
+    for (unsigned ver = 1; ver <= 2; ver++)
     for (unsigned comp = 0; comp <= 1; comp++) {
+        tenc_version = ver;
         for (uint64_t seed = 0; seed < 4; seed++) {
             unsigned char *patch;
             size_t plen, nrec;
@@ -74,11 +76,11 @@ static void check_pair(bsp_ctx *ctx, const pair *p) {
                 if (ways[w].how == API_STREAM && ways[w].chunk == 1 && plen > 70000) continue;
                 bsp_memsink ms = {out, p->new_len, 0};
                 bsp_error e = run(ctx, ways[w].how, ways[w].chunk, seed * 31 + w, p, patch, plen, &ms);
-                CHECK(e == BSP_OK, "%s comp %u seed %llu way %zu: %s (%s)", p->name, comp,
+                CHECK(e == BSP_OK, "%s v%u comp %u seed %llu way %zu: %s (%s)", p->name, ver, comp,
                       (unsigned long long)seed, w, bsp_strerror(e), bsp_detail(ctx));
                 if (e != BSP_OK) continue;
                 CHECK(ms.len == p->new_len && memcmp(out, p->nw, p->new_len) == 0,
-                      "%s comp %u seed %llu way %zu: output differs", p->name, comp,
+                      "%s v%u comp %u seed %llu way %zu: output differs", p->name, ver, comp,
                       (unsigned long long)seed, w);
                 bsp_stats st;
                 bsp_get_stats(ctx, &st);
@@ -94,6 +96,7 @@ static void check_pair(bsp_ctx *ctx, const pair *p) {
             free(patch);
         }
     }
+    tenc_version = 1;
     /* BSDIFF40 from the same plans, through both entry points. */
     for (uint64_t seed = 0; seed < 3; seed++) {
         unsigned char *patch;
@@ -230,15 +233,18 @@ static void test_parse_header(void) {
     mk_bsdelta_hdr(h);
     CHECK(bsp_parse_header(h, 64, &hd) == BSP_OK, "valid BSDELTA header");
     CHECK(hd.format == BSP_FORMAT_BSDELTA && hd.old_size == 1234 && hd.new_size == 5678 &&
-              hd.old_hash[1] == 1 && hd.new_hash[15] == 0xff && hd.compressor == 1 && hd.flags == 0,
+              hd.old_hash[1] == 1 && hd.new_hash[15] == 0xff && hd.compressor == 1 && hd.flags == 0 &&
+              hd.version == 1,
           "BSDELTA header fields");
     CHECK(bsp_parse_header(h, 80, &hd) == BSP_OK, "longer buffer is fine");
     for (size_t len = 0; len < 64; len++)
         CHECK(bsp_parse_header(h, len, &hd) == BSP_E_TRUNCATED, "BSDELTA prefix of %zu bytes", len);
     struct { size_t off; unsigned char val; bsp_error want; int reseal; } cases[] = {
         {BSDL_OFF_VERSION, 0, BSP_E_UNSUPPORTED, 1},
-        {BSDL_OFF_VERSION, 2, BSP_E_UNSUPPORTED, 1},
-        {BSDL_OFF_VERSION, 2, BSP_E_UNSUPPORTED, 0}, /* version is judged before the checksum */
+        {BSDL_OFF_VERSION, 2, BSP_OK, 1},
+        {BSDL_OFF_VERSION, 3, BSP_E_UNSUPPORTED, 1},
+        {BSDL_OFF_VERSION, 3, BSP_E_UNSUPPORTED, 0}, /* version is judged before the checksum */
+        {BSDL_OFF_VERSION, 2, BSP_E_CORRUPT, 0},
         {BSDL_OFF_COMPRESSOR, 2, BSP_E_UNSUPPORTED, 1},
         {BSDL_OFF_COMPRESSOR, 0xff, BSP_E_UNSUPPORTED, 1},
         {BSDL_OFF_COMPRESSOR, 0, BSP_OK, 1},

@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         unsigned char *h = patch;
         memset(h, 0, BSDL_HEADER_LEN);
         memcpy(h, BSDL_MAGIC, BSDL_MAGIC_LEN);
-        h[BSDL_OFF_VERSION] = BSDL_VERSION;
+        h[BSDL_OFF_VERSION] = (chunkseed & 0x80) ? 2 : 1; /* both versions' bodies */
         bsdl_store_le64(h + BSDL_OFF_OLD_SIZE, old_len + ((mode >> 4) & 1));
         uint64_t new_size = (uint64_t)data[0] | ((uint64_t)data[1] << 8);
         if (mode & 0x40) new_size |= (uint64_t)data[2] << 56;

@@ -40,22 +40,29 @@ int main(int argc, char **argv) {
         unsigned char *p;
         size_t pl;
         char name[64];
-        /* raw mode: the whole patch as given */
-        unsigned char pre[3] = {0, (unsigned char)bl[i].oldsel, (unsigned char)bl[i].chunk};
-        if (tenc_encode(old, ol, nw, nl, bl[i].comp, bl[i].seed, &p, &pl)) return 1;
-        snprintf(name, sizeof name, "seed-raw-%zu", i);
-        put(argv[1], name, pre, 3, p, pl);
-        /* built-header mode: mode, oldsel, chunk, new size (2 bytes), new hash, body */
-        if (nl <= 0xffff) {
-            unsigned char pre2[3 + 2 + 16] = {(unsigned char)(1 | (bl[i].comp << 1)),
-                                              (unsigned char)bl[i].oldsel,
-                                              (unsigned char)bl[i].chunk, (unsigned char)nl,
-                                              (unsigned char)(nl >> 8)};
-            tenc_hash(nw, nl, pre2 + 5);
-            snprintf(name, sizeof name, "seed-hdr-%zu", i);
-            put(argv[1], name, pre2, sizeof pre2, p + BSDL_HEADER_LEN, pl - BSDL_HEADER_LEN);
+        for (unsigned ver = 1; ver <= 2; ver++) {
+            const char *tag = ver == 1 ? "" : "v2-";
+            tenc_version = ver;
+            /* raw mode: the whole patch as given */
+            unsigned char pre[3] = {0, (unsigned char)bl[i].oldsel, (unsigned char)bl[i].chunk};
+            if (tenc_encode(old, ol, nw, nl, bl[i].comp, bl[i].seed, &p, &pl)) return 1;
+            snprintf(name, sizeof name, "seed-raw-%s%zu", tag, i);
+            put(argv[1], name, pre, 3, p, pl);
+            /* built-header mode: mode, oldsel, chunk (its top bit picks the version), new size
+             * (2 bytes), new hash, body */
+            if (nl <= 0xffff) {
+                unsigned chunk = ver == 2 ? (bl[i].chunk | 0x80) : (bl[i].chunk & 0x7f);
+                unsigned char pre2[3 + 2 + 16] = {(unsigned char)(1 | (bl[i].comp << 1)),
+                                                  (unsigned char)bl[i].oldsel,
+                                                  (unsigned char)chunk, (unsigned char)nl,
+                                                  (unsigned char)(nl >> 8)};
+                tenc_hash(nw, nl, pre2 + 5);
+                snprintf(name, sizeof name, "seed-hdr-%s%zu", tag, i);
+                put(argv[1], name, pre2, sizeof pre2, p + BSDL_HEADER_LEN, pl - BSDL_HEADER_LEN);
+            }
+            free(p);
         }
-        free(p);
+        tenc_version = 1;
         free(nw);
     }
     struct { unsigned sel; uint64_t seed; int kind; } bd[] = {
