@@ -1,6 +1,6 @@
 /* bsdiff_main.c - the bsdiff command: bsdiff [options] oldfile newfile patchfile. */
 #define _POSIX_C_SOURCE 200809L
-#define _DEFAULT_SOURCE /* madvise flags */
+#define _DEFAULT_SOURCE /* MAP_POPULATE */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -54,16 +54,32 @@ static void usage(FILE *f) {
 "Exit codes:\n"
 "  0  success\n"
 "  1  usage error (unknown option, bad value, wrong number of arguments)\n"
-"  2  an input is missing or unreadable, or patchfile is the same file as an input\n"
+"  2  an input is missing or unreadable, shrank during the diff, or patchfile is the\n"
+"     same file as an input\n"
 "  3  the patch cannot be created or written\n"
 "  4  out of memory, or the --mem-limit cannot be met\n"
 "  5  internal failure (compressor, threads) or interrupted\n",
             prog);
 }
 
-static int read_file(const char *path, unsigned char **data, size_t *size) {
-    *data = NULL;
-    *size = 0;
+/* An input file: mapped (large files: no copy, no page zeroing; a near-identical 9 MB pair
+ * diffs about a fifth faster) or read into memory. */
+typedef struct input {
+    unsigned char *data;
+    size_t size;
+    int mapped;
+} input;
+
+static void input_free(input *in) {
+    if (in->mapped) munmap(in->data, in->size);
+    else free(in->data);
+    memset(in, 0, sizeof *in);
+}
+
+#define MAP_MIN ((size_t)1 << 20)
+
+static int read_file(const char *path, input *in) {
+    memset(in, 0, sizeof *in);
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
         fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, strerror(errno));
@@ -75,18 +91,22 @@ static int read_file(const char *path, unsigned char **data, size_t *size) {
         close(fd);
         return EXIT_INPUT;
     }
-    size_t cap = (size_t)st.st_size + 1, len = 0;
-    unsigned char *p = NULL;
-#if defined(MADV_HUGEPAGE)
-    /* Large inputs in 2 MiB pages where the kernel offers them: reading a 9 MB file then takes
-     * a few page faults instead of thousands (a fifth of the whole diff of a near-identical
-     * pair). */
-    if (cap >= ((size_t)8 << 20) && posix_memalign((void **)&p, (size_t)2 << 20, cap) == 0)
-        madvise(p, cap, MADV_HUGEPAGE);
-    else
-        p = NULL;
+    if ((uint64_t)st.st_size >= MAP_MIN && (uint64_t)st.st_size <= SIZE_MAX) {
+        int flags = MAP_PRIVATE;
+#ifdef MAP_POPULATE
+        flags |= MAP_POPULATE;
 #endif
-    if (!p) p = malloc(cap);
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, flags, fd, 0);
+        if (m != MAP_FAILED) {
+            close(fd);
+            in->data = m;
+            in->size = (size_t)st.st_size;
+            in->mapped = 1;
+            return EXIT_OK;
+        }
+    }
+    size_t cap = (size_t)st.st_size + 1, len = 0;
+    unsigned char *p = malloc(cap);
     if (!p) {
         fprintf(stderr, "%s: out of memory reading %s (%lld bytes)\n", prog, path,
                 (long long)st.st_size);
@@ -117,8 +137,8 @@ static int read_file(const char *path, unsigned char **data, size_t *size) {
         len += (size_t)r;
     }
     close(fd);
-    *data = p;
-    *size = len;
+    in->data = p;
+    in->size = len;
     return EXIT_OK;
 }
 
@@ -266,15 +286,20 @@ int main(int argc, char **argv) {
     }
 
     double t0 = cli_now();
-    unsigned char *old = NULL, *nw = NULL;
-    size_t old_size = 0, new_size = 0;
-    int rc = read_file(pos[0], &old, &old_size);
-    if (!rc) rc = read_file(pos[1], &nw, &new_size);
+    /* Large inputs are mapped: one that shrinks while we work raises SIGBUS. */
+    cli_sigbus_exit("bsdiff: an input file shrank while it was being diffed; inputs must not "
+                    "change during the diff (no patch written)\n",
+                    EXIT_INPUT);
+    input in_old, in_new = {0};
+    int rc = read_file(pos[0], &in_old);
+    if (!rc) rc = read_file(pos[1], &in_new);
     if (rc) {
-        free(old);
+        input_free(&in_old);
         bsd_free(ctx);
         return rc;
     }
+    const unsigned char *old = in_old.data, *nw = in_new.data;
+    size_t old_size = in_old.size, new_size = in_new.size;
     double t_read = cli_now() - t0;
 
     prog_state ps = {0, 0};
@@ -288,8 +313,8 @@ int main(int argc, char **argv) {
     cli_outfile out;
     if (cli_out_open(&out, pos[2], err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", prog, err);
-        free(old);
-        free(nw);
+        input_free(&in_old);
+        input_free(&in_new);
         bsd_free(ctx);
         return EXIT_OUTPUT;
     }
@@ -328,7 +353,7 @@ int main(int argc, char **argv) {
     }
     bsd_old_free(prep);
     bsd_free(ctx);
-    free(old);
-    free(nw);
+    input_free(&in_old);
+    input_free(&in_new);
     return rc;
 }

@@ -1,11 +1,7 @@
 /* bsd_index.c - indexes of the old file: suffix array (libdivsufsort) with a two-byte bucket
  * table and a q-gram presence filter for the full scan, and a block-hash table for the
  * near-identical fast path. */
-#define _DEFAULT_SOURCE /* madvise flags, where the system has them */
 #include <stdlib.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #include <divsufsort.h>
 #include <divsufsort64.h>
@@ -129,22 +125,6 @@ void bsd_sa_free(bsd_sa *s) {
     memset(s, 0, sizeof(*s));
 }
 
-/* Allocates a large table that is probed at random (suffix array, filter). On Linux it goes in
- * 2 MiB pages where the kernel allows them (transparent huge pages, "madvise" mode): a suffix
- * array search then misses the TLB far less. Elsewhere, or when that fails: malloc. Freed
- * with free() either way. */
-static void *big_alloc(size_t len) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    const size_t huge = (size_t)2 << 20;
-    void *p;
-    if (len >= 2 * huge && posix_memalign(&p, huge, len) == 0) {
-        madvise(p, len, MADV_HUGEPAGE);
-        return p;
-    }
-#endif
-    return malloc(len);
-}
-
 int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, unsigned bloom_cap, char *err,
                  size_t errlen) {
     memset(s, 0, sizeof(*s));
@@ -152,10 +132,9 @@ int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, unsigned bloom_ca
     s->size = n;
     s->bucket = calloc(65537, sizeof(int64_t));
     s->bloom_bits = bloom_log_for(n, bloom_cap);
-    s->bloom = big_alloc(((size_t)1 << s->bloom_bits) / 8);
-    if (s->bloom) memset(s->bloom, 0, ((size_t)1 << s->bloom_bits) / 8);
+    s->bloom = calloc(((size_t)1 << s->bloom_bits) / 64, sizeof(uint64_t));
     s->sa64 = n >= INT32_MAX;
-    s->sa = big_alloc((size_t)(n ? n : 1) * (s->sa64 ? 8 : 4));
+    s->sa = malloc((size_t)(n ? n : 1) * (s->sa64 ? 8 : 4));
     if (!s->bucket || !s->bloom || !s->sa) {
         bsd_sa_free(s);
         return -1;

@@ -23,6 +23,34 @@ static void on_signal(int sig) {
     raise(sig);
 }
 
+static const char *g_bus_msg;
+static int g_bus_code;
+
+static void on_sigbus(int sig) {
+    (void)sig;
+    char *p = g_tmp_path;
+    if (p) unlink(p);
+    const char *m = g_bus_msg;
+    size_t n = strlen(m);
+    while (n > 0) {
+        ssize_t w = write(2, m, n);
+        if (w <= 0) break;
+        m += w;
+        n -= (size_t)w;
+    }
+    _exit(g_bus_code);
+}
+
+void cli_sigbus_exit(const char *msg, int code) {
+    g_bus_msg = msg;
+    g_bus_code = code;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigbus;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}
+
 static void install_handlers(void) {
     static int done;
     if (done) return;

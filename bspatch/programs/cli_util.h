@@ -25,6 +25,11 @@ int cli_out_commit(cli_outfile *out, char *err, size_t errlen);
 /* Closes and removes the temporary file; final_path is untouched. Safe to call twice. */
 void cli_out_abort(cli_outfile *out);
 
+/* From now on SIGBUS (a memory-mapped input shrank under the process) removes the open
+ * outfile's temporary file, prints msg on standard error and exits with code. msg must outlive
+ * the process's use of mapped inputs. */
+void cli_sigbus_exit(const char *msg, int code);
+
 /* 1 when a and b name the same existing file (same device and inode), else 0. */
 int cli_same_file(const char *a, const char *b);
 

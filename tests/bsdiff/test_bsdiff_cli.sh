@@ -73,5 +73,23 @@ expect "output directory missing" 3 old new nodir/p
 expect "memory cap" 4 --mem-limit 1M old new out/p
 no_leftovers failures
 
+# Large inputs are mapped: an input truncated while the diff runs must end it with exit 2, a
+# message and no patch or temporary file (not a crash). Unrelated random inputs keep the diff
+# busy for a second or more; the truncation comes once the temporary output exists.
+head -c 16000000 /dev/urandom >big_old
+head -c 16000000 /dev/urandom >big_new
+checks=$((checks + 1))
+"$BSDIFF" -j 1 big_old big_new out/pbig >stdout.txt 2>stderr.txt &
+pid=$!
+n=0
+while [ -z "$(ls -A out)" ] && [ $n -lt 500 ]; do sleep 0.01; n=$((n + 1)); done
+: >big_old
+wait $pid
+got=$?
+[ "$got" = 2 ] || fail "input truncated during the diff: exit $got, expected 2 ($(cat stderr.txt))"
+grep -q "shrank" stderr.txt || fail "input truncated during the diff: no message ($(cat stderr.txt))"
+no_leftovers "truncated input"
+rm -f big_old big_new
+
 echo "test_bsdiff_cli: $checks checks, $fails failures"
 [ "$fails" = 0 ]
