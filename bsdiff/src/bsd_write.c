@@ -139,7 +139,8 @@ uint64_t bsd_writer_bytes(bsd_format format, bsd_compressor comp, int level) {
     (void)comp;
     /* bzip2: about 8 x block size per running compressor, plus pieces in flight and spills */
     uint64_t bz = 8 * 100000 * (uint64_t)level + 600000;
-    return format == BSD_FORMAT_BSDIFF40 ? 3 * (bz + SPILL_MEM) : bz;
+    return format == BSD_FORMAT_BSDIFF40 ? 3 * (bz + SPILL_MEM)
+                                         : bz + BSDL_SEG_MAX_CMDS * (uint64_t)sizeof(seg_cmd);
 }
 
 bsd_error bsd_writer_open(bsd_writer **pw, const bsd_write_cfg *cfg, char *err, size_t errlen) {

@@ -40,10 +40,20 @@
 /* Largest size either file may declare: 2^62. Keeps every sum of two sizes inside int64. */
 #define BSDL_MAX_FILE_SIZE ((uint64_t)1 << 62)
 
-/* A BSDELTA body is a sequence of segments; each holds 1..BSDL_SEG_MAX_CMDS commands and at
- * most BSDL_SEG_MAX_EXTRA extra bytes in all (the patcher buffers them). */
-#define BSDL_SEG_MAX_CMDS 4096u
-#define BSDL_SEG_MAX_EXTRA 65536u
+/* A BSDELTA body is a sequence of segments; each holds 1..bsdl_seg_max_cmds(version) commands
+ * and at most bsdl_seg_max_extra(version) extra bytes in all (the patcher buffers them). The
+ * patcher's buffers are sized for the largest: version 2's. */
+#define BSDL_SEG_MAX_CMDS_V1 4096u
+#define BSDL_SEG_MAX_EXTRA_V1 65536u
+#define BSDL_SEG_MAX_CMDS 65536u     /* version 2 */
+#define BSDL_SEG_MAX_EXTRA 1048576u  /* version 2 */
+
+static inline uint32_t bsdl_seg_max_cmds(unsigned version) {
+    return version >= 2 ? BSDL_SEG_MAX_CMDS : BSDL_SEG_MAX_CMDS_V1;
+}
+static inline uint32_t bsdl_seg_max_extra(unsigned version) {
+    return version >= 2 ? BSDL_SEG_MAX_EXTRA : BSDL_SEG_MAX_EXTRA_V1;
+}
 
 /* A varint is unsigned LEB128, minimal, value < 2^63: so at most 9 bytes. */
 #define BSDL_VARINT_MAX_LEN 9

@@ -299,9 +299,10 @@ static bsp_error check_segment(bsp_ctx *c) {
         uint64_t rem = c->h.new_size - newpos;
         if (d == 0 && x == 0)
             return fail(c, BSP_E_CORRUPT, "command %llu makes no progress (empty add and copy)", k);
-        if (x > BSDL_SEG_MAX_EXTRA - xsum)
+        if (x > bsdl_seg_max_extra(c->h.version) - xsum)
             return fail(c, BSP_E_CORRUPT, "segment at command %llu carries more than %u extra bytes",
-                        (unsigned long long)c->stats.commands, (unsigned)BSDL_SEG_MAX_EXTRA);
+                        (unsigned long long)c->stats.commands,
+                        (unsigned)bsdl_seg_max_extra(c->h.version));
         xsum += x;
         if (d > rem || x > rem - d)
             return fail(c, BSP_E_CORRUPT,
@@ -380,9 +381,9 @@ static int complete(const bsp_ctx *c) {
 static bsp_error take_varint(bsp_ctx *c, uint64_t v) {
     switch (c->cs) {
     case C_COUNT:
-        if (v == 0 || v > BSDL_SEG_MAX_CMDS)
+        if (v == 0 || v > bsdl_seg_max_cmds(c->h.version))
             return fail(c, BSP_E_CORRUPT, "a segment holds %llu commands (1 to %u allowed)",
-                        (unsigned long long)v, (unsigned)BSDL_SEG_MAX_CMDS);
+                        (unsigned long long)v, (unsigned)bsdl_seg_max_cmds(c->h.version));
         c->seg_n = (uint32_t)v;
         c->seg_i = 0;
         c->cs = C_DIFF_LENS;
@@ -391,10 +392,10 @@ static bsp_error take_varint(bsp_ctx *c, uint64_t v) {
         c->seg_diff[c->seg_i] = v;
         break;
     case C_EXTRA_LENS:
-        if (v > BSDL_SEG_MAX_EXTRA)
+        if (v > bsdl_seg_max_extra(c->h.version))
             return fail(c, BSP_E_CORRUPT, "command %llu copies %llu extra bytes (at most %u per segment)",
                         (unsigned long long)(c->stats.commands + c->seg_i), (unsigned long long)v,
-                        (unsigned)BSDL_SEG_MAX_EXTRA);
+                        (unsigned)bsdl_seg_max_extra(c->h.version));
         c->seg_extra[c->seg_i] = (uint32_t)v;
         break;
     case C_SEEKS:

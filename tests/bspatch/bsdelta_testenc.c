@@ -205,7 +205,8 @@ int tenc_commands(const unsigned char *old, size_t old_len, const unsigned char 
                   const tenc_record *recs, size_t n, tenc_buf *out) {
     /* Segments of varying command counts (1, 2, 5, then as many as allowed, cycling) so the
      * patcher sees segment boundaries everywhere; long extras are split as the format needs. */
-    static const size_t caps[] = {1, 2, 5, BSDL_SEG_MAX_CMDS};
+    const size_t caps[] = {1, 2, 5, bsdl_seg_max_cmds(tenc_version)};
+    const uint64_t xmax = bsdl_seg_max_extra(tenc_version);
     tenc_cmd *seg = malloc(BSDL_SEG_MAX_CMDS * sizeof *seg);
     if (!seg) return -1;
     size_t sn = 0, capi = 0;
@@ -217,9 +218,9 @@ int tenc_commands(const unsigned char *old, size_t old_len, const unsigned char 
         const tenc_record *r = &recs[i];
         uint64_t extra = r->extra_len, d = r->diff_len;
         do {
-            uint64_t x = extra > BSDL_SEG_MAX_EXTRA ? BSDL_SEG_MAX_EXTRA : extra;
+            uint64_t x = extra > xmax ? xmax : extra;
             extra -= x;
-            if (sn == caps[capi % 4] || sx + x > BSDL_SEG_MAX_EXTRA) {
+            if (sn == caps[capi % 4] || sx + x > xmax) {
                 rc = put_segment(old, nw, seg, sn, out);
                 sn = 0;
                 sx = 0;

@@ -322,11 +322,11 @@ static void test_bsdelta_commands(void) {
     CASE("empty record", old, 100, 100, M(BSP_E_CORRUPT), rec(&b, 0, 0, 0));
     /* segment structure */
     CASE("segment of 0 commands", old, 100, 100, M(BSP_E_CORRUPT), tenc_buf_varint(&b, 0));
-    CASE("segment of 4097 commands", old, 100, 100, M(BSP_E_CORRUPT), tenc_buf_varint(&b, BSDL_SEG_MAX_CMDS + 1));
-    CASE("one extra_len above 64 KiB", old, 100, 100, M(BSP_E_CORRUPT), rec(&b, 0, BSDL_SEG_MAX_EXTRA + 1, 0));
+    CASE("segment of 4097 commands", old, 100, 100, M(BSP_E_CORRUPT), tenc_buf_varint(&b, BSDL_SEG_MAX_CMDS_V1 + 1));
+    CASE("one extra_len above 64 KiB", old, 100, 100, M(BSP_E_CORRUPT), rec(&b, 0, BSDL_SEG_MAX_EXTRA_V1 + 1, 0));
     CASE("segment extras above 64 KiB", old, 100, 100, M(BSP_E_CORRUPT),
          (tenc_buf_varint(&b, 2), tenc_buf_varint(&b, 0), tenc_buf_varint(&b, 0),
-          tenc_buf_varint(&b, BSDL_SEG_MAX_EXTRA), tenc_buf_varint(&b, 1), tenc_buf_varint(&b, 0),
+          tenc_buf_varint(&b, BSDL_SEG_MAX_EXTRA_V1), tenc_buf_varint(&b, 1), tenc_buf_varint(&b, 0),
           tenc_buf_varint(&b, 0)));
     CASE("second command of a segment past the new end", old, 100, 100, M(BSP_E_CORRUPT),
          (tenc_buf_varint(&b, 2), tenc_buf_varint(&b, 50), tenc_buf_varint(&b, 51),
@@ -768,6 +768,16 @@ static void test_bsdelta_v2_pieces(void) {
     V2CASE("v2 zero run of 2^63-1", zero, 100, M(BSP_E_CORRUPT),
            (rec(&b, 10, 0, 0), PIECE(0, INT64_MAX)));
     V2CASE("v2 empty piece", zero, 100, M(BSP_E_CORRUPT), (rec(&b, 10, 0, 0), PIECE(0, 0)));
+    V2CASE("v2 segment of 65537 commands", zero, 100, M(BSP_E_CORRUPT),
+           tenc_buf_varint(&b, BSDL_SEG_MAX_CMDS + 1));
+    V2CASE("v2 one extra_len above 1 MiB", zero, 100, M(BSP_E_CORRUPT),
+           rec(&b, 0, BSDL_SEG_MAX_EXTRA + 1, 0));
+    V2CASE("v2 segment extras above 1 MiB", zero, 100, M(BSP_E_CORRUPT),
+           (tenc_buf_varint(&b, 2), tenc_buf_varint(&b, 0), tenc_buf_varint(&b, 0),
+            tenc_buf_varint(&b, BSDL_SEG_MAX_EXTRA), tenc_buf_varint(&b, 1), tenc_buf_varint(&b, 0),
+            tenc_buf_varint(&b, 0)));
+    V2CASE("v2 accepts 4097 commands (then the body ends)", zero, 100, M(BSP_E_TRUNCATED),
+           tenc_buf_varint(&b, BSDL_SEG_MAX_CMDS_V1 + 1));
     V2CASE("v2 body ends after a literal length", zero, 100, M(BSP_E_TRUNCATED),
            (rec(&b, 10, 0, 0), tenc_buf_varint(&b, 5)));
     V2CASE("v2 body ends inside the literal", zero, 100, M(BSP_E_TRUNCATED),

@@ -62,10 +62,9 @@ static void check_pair(bsp_ctx *ctx, const pair *p) {
             /* commands the patcher executes: a record's extra bytes above the per-segment limit
              * continue in further commands */
             size_t ncmd = 0;
+            const uint64_t xmax = bsdl_seg_max_extra(ver);
             for (size_t r = 0; r < nrec; r++)
-                ncmd += recs[r].extra_len <= BSDL_SEG_MAX_EXTRA
-                            ? 1
-                            : (size_t)((recs[r].extra_len + BSDL_SEG_MAX_EXTRA - 1) / BSDL_SEG_MAX_EXTRA);
+                ncmd += recs[r].extra_len <= xmax ? 1 : (size_t)((recs[r].extra_len + xmax - 1) / xmax);
             free(recs);
             struct { api how; size_t chunk; } ways[] = {
                 {API_APPLY, 0}, {API_STREAM, 1}, {API_STREAM, 7}, {API_STREAM, 4096},
