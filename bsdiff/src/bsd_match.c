@@ -643,7 +643,8 @@ static int classic_hopeless(const bsd_finder *f, const unsigned char *nw_all, in
         if (out->v[q].newp + l > pe) l = pe - out->v[q].newp;
         if (bsd_seglist_push(&clip, out->v[q].newp, out->v[q].oldp, l)) goto out;
     }
-    int64_t ca = seg_cost(f->o, nw_all, cs, pe, alt->v + alt0, alt->n - alt0, p3, p3->c_lit);
+    const bsd_seg *av = alt->n > alt0 ? alt->v + alt0 : NULL; /* the list may be empty: NULL */
+    int64_t ca = seg_cost(f->o, nw_all, cs, pe, av, alt->n - alt0, p3, p3->c_lit);
     int64_t cb = seg_cost(f->o, nw_all, cs, pe, clip.v, clip.n, p3, p3->c_lit);
     alt->n = alt0;
     rc = ca * 100 > cb * (100 + PROBE_MARGIN);

@@ -82,7 +82,8 @@ checks=$((checks + 1))
 "$BSDIFF" -j 1 big_old big_new out/pbig >stdout.txt 2>stderr.txt &
 pid=$!
 n=0
-while [ -z "$(ls -A out)" ] && [ $n -lt 500 ]; do sleep 0.01; n=$((n + 1)); done
+while ! ls -A out | grep -q '^\.pbig' && [ $n -lt 1000 ]; do sleep 0.01; n=$((n + 1)); done
+[ $n -lt 1000 ] || fail "no temporary output appeared within 10 s"
 : >big_old
 wait $pid
 got=$?

@@ -117,6 +117,12 @@ static void adversarial(void) {
 
     unsigned char *r2 = t_gen(T_RANDOM, n, 6); /* unrelated */
     check_pair("unrelated random", r, n, r2, n, 0);
+    /* large enough that a chunk probes the classic scan first (which finds nothing here) */
+    size_t big = 1600000;
+    unsigned char *r3 = t_gen(T_RANDOM, big, 7), *r4 = t_gen(T_RANDOM, big, 8);
+    check_pair("unrelated random, 1.6 MB", r3, big, r4, big, 0);
+    free(r3);
+    free(r4);
 
     check_pair("shifted by one", r, n, r + 1, n - 1, 0); /* old = new shifted by one byte */
     memcpy(b + 1, r, n - 1);
