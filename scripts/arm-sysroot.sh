@@ -23,12 +23,12 @@ esac
 
 # Target packages (apt adds their dependencies; the resolved list is written to
 # SYSROOT/PACKAGES). libc6-dev: the C library itself, since the compiler runs with --sysroot
-# and qemu loads ld.so and libc from the sysroot. bzip2 and xxHash: the bspatch library.
+# and qemu loads ld.so and libc from the sysroot. bzip2, zstd and xxHash: the bspatch library.
 # OpenSSL's libcrypto, cJSON and libarchive: the client library (pkgtool/src/pkc_*.c); libarchive
 # brings libxml2 -> libicu72 + libstdc++6, the largest downloads, needed because the linker
 # resolves a shared library's own dependencies. libdivsufsort (bsdiff's suffix sort, 60 kB) only
 # in case the client ends up linking the bsdiff library through pkgtool's.
-target_pkgs=(libc6-dev libbz2-dev libxxhash-dev libssl-dev libcjson-dev libarchive-dev
+target_pkgs=(libc6-dev libbz2-dev libzstd-dev libxxhash-dev libssl-dev libcjson-dev libarchive-dev
              libdivsufsort-dev)
 
 # Host packages: the cross compiler and the user-mode emulator (qemu-user, without the

@@ -11,9 +11,7 @@
 #include <stdlib.h>
 
 #include <xxhash.h>
-#ifdef BSD_HAVE_ZSTD
 #include <zstd.h>
-#endif
 
 #include "bsd_pbz.h"
 #include "bsdelta_format.h"
@@ -25,10 +23,8 @@
 typedef struct ostream {
     bsd_compressor comp;
     bsd_pbz *bz;
-#ifdef BSD_HAVE_ZSTD
     ZSTD_CCtx *zc;
     unsigned char *zbuf;
-#endif
     int (*write)(void *, const void *, size_t);
     void *opaque;
     uint64_t raw_out;
@@ -73,7 +69,6 @@ static bsd_error os_open(ostream *o, bsd_compressor comp, int level, bsd_pool *p
         o->bz = bsd_pbz_create(pool, threads, level, write, opaque);
         return o->bz ? BSD_OK : BSD_E_NOMEM;
     }
-#ifdef BSD_HAVE_ZSTD
     if (comp == BSD_COMP_ZSTD) {
         o->zc = ZSTD_createCCtx();
         o->zbuf = malloc(ZSTD_CStreamOutSize());
@@ -82,13 +77,14 @@ static bsd_error os_open(ostream *o, bsd_compressor comp, int level, bsd_pool *p
         /* nbWorkers >= 1 always: zstd's output is then the same for every worker count. */
         ZSTD_CCtx_setParameter(o->zc, ZSTD_c_nbWorkers, (int)(threads ? threads : 1));
         ZSTD_CCtx_setParameter(o->zc, ZSTD_c_enableLongDistanceMatching, 1);
+        /* The patcher holds the window: at most what the format allows (docs/FORMAT.md). On
+         * the corpus a 2 MiB window costs 0.3% against an unbounded one. */
+        ZSTD_CCtx_setParameter(o->zc, ZSTD_c_windowLog, BSDL_ZSTD_WINDOW_LOG_MAX);
         return BSD_OK;
     }
-#endif
     return comp == BSD_COMP_NONE ? BSD_OK : BSD_E_UNSUPPORTED;
 }
 
-#ifdef BSD_HAVE_ZSTD
 static int zstd_run(ostream *o, const void *data, size_t len, ZSTD_EndDirective mode) {
     ZSTD_inBuffer in = {data, len, 0};
     double t0 = bsd_now();
@@ -103,23 +99,18 @@ static int zstd_run(ostream *o, const void *data, size_t len, ZSTD_EndDirective 
     o->zsec += bsd_now() - t0;
     return 0;
 }
-#endif
 
 static int os_write(ostream *o, const void *data, size_t len) {
     if (!len) return 0;
     if (o->bz) return bsd_pbz_write(o->bz, data, len);
-#ifdef BSD_HAVE_ZSTD
     if (o->zc) return zstd_run(o, data, len, ZSTD_e_continue);
-#endif
     o->raw_out += len;
     return o->write(o->opaque, data, len) ? BSD_E_WRITE : 0;
 }
 
 static int os_finish(ostream *o) {
     if (o->bz) return bsd_pbz_finish(o->bz);
-#ifdef BSD_HAVE_ZSTD
     if (o->zc) return zstd_run(o, "", 0, ZSTD_e_end);
-#endif
     return 0;
 }
 
@@ -128,10 +119,8 @@ static double os_seconds(const ostream *o) { return o->bz ? bsd_pbz_seconds(o->b
 
 static void os_free(ostream *o) {
     bsd_pbz_free(o->bz);
-#ifdef BSD_HAVE_ZSTD
     ZSTD_freeCCtx(o->zc);
     free(o->zbuf);
-#endif
     memset(o, 0, sizeof(*o));
 }
 

@@ -35,7 +35,10 @@
 /* Compressor ids (byte 56). Pinned: never renumber. */
 #define BSDL_COMP_NONE 0  /* body is the raw command stream */
 #define BSDL_COMP_BZIP2 1 /* body is exactly one bzip2 stream */
-#define BSDL_COMP_ZSTD 2  /* reserved: one zstd frame (not yet accepted by the patcher) */
+#define BSDL_COMP_ZSTD 2  /* body is exactly one zstd frame, window at most 2^21 bytes */
+
+/* A zstd body's frame may declare a window of at most 2 MiB: the patcher holds the window. */
+#define BSDL_ZSTD_WINDOW_LOG_MAX 21
 
 /* Largest size either file may declare: 2^62. Keeps every sum of two sizes inside int64. */
 #define BSDL_MAX_FILE_SIZE ((uint64_t)1 << 62)

@@ -4,6 +4,8 @@
 #include "bsdelta_format.h"
 
 #include <bzlib.h>
+#include <zstd.h>
+#include <zstd_errors.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +54,8 @@ struct bsp_ctx {
     size_t hdr_len;
     bsp_header h;
     bz_stream bz;
-    int bz_inited, bz_ended;
+    int bz_inited, bz_ended; /* bz_ended: the body's compressed stream (either kind) ended */
+    ZSTD_DStream *zd;        /* zstd bodies; kept between patches */
     enum cmd_state cs;
     uint64_t vacc;
     unsigned vbytes;
@@ -130,6 +133,9 @@ static void stream_release(bsp_ctx *c) {
     c->bz_inited = 0;
 }
 
+/* Unlike bzip2's, the zstd decoder (about 2.3 MiB with its window) is kept for the next
+ * patch: bsp_free releases it. */
+
 static void blocks_release(bsp_ctx *c) {
     if (!c->blk) return;
     for (int i = 0; i < 3; i++) {
@@ -142,6 +148,7 @@ void bsp_free(bsp_ctx *c) {
     if (!c) return;
     stream_release(c);
     blocks_release(c);
+    ZSTD_freeDStream(c->zd);
     free(c->blk);
     free(c->ibuf);
     free(c->dbuf);
@@ -225,7 +232,7 @@ bsp_error bsp_parse_header(const void *data, size_t len, bsp_header *hdr) {
     hdr->flags = p[BSDL_OFF_FLAGS];
     if (hdr->old_size > BSDL_MAX_FILE_SIZE || hdr->new_size > BSDL_MAX_FILE_SIZE)
         return BSP_E_CORRUPT;
-    if ((hdr->compressor != BSDL_COMP_NONE && hdr->compressor != BSDL_COMP_BZIP2) ||
+    if (hdr->compressor > BSDL_COMP_ZSTD ||
         hdr->flags != 0 || p[BSDL_OFF_RESERVED] != 0 || p[BSDL_OFF_RESERVED + 1] != 0)
         return BSP_E_UNSUPPORTED;
     return BSP_OK;
@@ -572,7 +579,7 @@ static bsp_error take_header(bsp_ctx *c) {
             return fail(c, e, "a BSDIFF40 patch needs random access to the patch; it cannot be "
                               "applied from a stream");
         return fail(c, e, "BSDELTA version %u, compressor %u, flags 0x%02x, reserved %02x%02x: "
-                          "this patcher handles versions 1-2, compressors 0-1, no flags",
+                          "this patcher handles versions 1-2, compressors 0-2, no flags",
                     c->hdr[BSDL_OFF_VERSION], c->hdr[BSDL_OFF_COMPRESSOR], c->hdr[BSDL_OFF_FLAGS],
                     c->hdr[BSDL_OFF_RESERVED], c->hdr[BSDL_OFF_RESERVED + 1]);
     }
@@ -588,15 +595,53 @@ static bsp_error take_header(bsp_ctx *c) {
         int r = BZ2_bzDecompressInit(&c->bz, 0, c->low_mem);
         if (r != BZ_OK) return fail(c, BSP_E_NOMEM, "cannot start the bzip2 decoder (code %d)", r);
         c->bz_inited = 1;
+    } else if (c->h.compressor == BSDL_COMP_ZSTD) {
+        if (!c->zd && !(c->zd = ZSTD_createDStream()))
+            return fail(c, BSP_E_NOMEM, "cannot start the zstd decoder");
+        if (ZSTD_isError(ZSTD_DCtx_reset(c->zd, ZSTD_reset_session_and_parameters)) ||
+            ZSTD_isError(ZSTD_DCtx_setParameter(c->zd, ZSTD_d_windowLogMax,
+                                                BSDL_ZSTD_WINDOW_LOG_MAX)))
+            return fail(c, BSP_E_NOMEM, "cannot set up the zstd decoder");
     }
     c->rs = RS_BODY;
     return BSP_OK;
+}
+
+/* zstd body: exactly one frame. The decoder refuses a frame whose window exceeds the format's
+ * limit before it allocates it. */
+static bsp_error feed_zstd(bsp_ctx *c, const unsigned char *p, size_t n) {
+    ZSTD_inBuffer in = {p, n, 0};
+    bsp_error e;
+    for (;;) {
+        ZSTD_outBuffer out = {c->dbuf, BUF_SIZE, 0};
+        size_t r = ZSTD_decompressStream(c->zd, &out, &in);
+        if (ZSTD_isError(r)) {
+            ZSTD_ErrorCode code = ZSTD_getErrorCode(r);
+            if (code == ZSTD_error_frameParameter_windowTooLarge)
+                return fail(c, BSP_E_UNSUPPORTED, "the zstd body needs a window above %u bytes (the "
+                            "format's limit)", 1u << BSDL_ZSTD_WINDOW_LOG_MAX);
+            if (code == ZSTD_error_memory_allocation)
+                return fail(c, BSP_E_NOMEM, "the zstd decoder ran out of memory");
+            return fail(c, BSP_E_CORRUPT, "the compressed body is damaged (zstd: %s)",
+                        ZSTD_getErrorName(r));
+        }
+        if (out.pos && (e = run_commands(c, c->dbuf, out.pos)) != BSP_OK) return e;
+        if (r == 0) { /* the frame is complete and flushed */
+            c->bz_ended = 1;
+            if (in.pos < in.size)
+                return fail(c, BSP_E_CORRUPT, "%zu bytes follow the end of the compressed stream",
+                            in.size - in.pos);
+            return BSP_OK;
+        }
+        if (in.pos == in.size && out.pos < out.size) return BSP_OK;
+    }
 }
 
 static bsp_error feed_body(bsp_ctx *c, const unsigned char *p, size_t n) {
     if (c->h.compressor == BSDL_COMP_NONE) return run_commands(c, p, n);
     if (c->bz_ended)
         return fail(c, BSP_E_CORRUPT, "%zu bytes follow the end of the compressed stream", n);
+    if (c->h.compressor == BSDL_COMP_ZSTD) return feed_zstd(c, p, n);
     c->bz.next_in = (char *)(uintptr_t)p;
     c->bz.avail_in = 0;
     bsp_error e;
@@ -668,7 +713,7 @@ bsp_error bsp_stream_finish(bsp_ctx *c) {
         return fail(c, BSP_E_TRUNCATED, "the patch ends before the new file is complete "
                                         "(%llu of %llu bytes produced)",
                     (unsigned long long)c->newpos, (unsigned long long)c->h.new_size);
-    if (c->h.compressor == BSDL_COMP_BZIP2 && !c->bz_ended)
+    if (c->h.compressor != BSDL_COMP_NONE && !c->bz_ended)
         return fail(c, BSP_E_TRUNCATED, "the compressed body has no end mark");
     if ((e = flush_new(c)) != BSP_OK) return e;
     XXH128_canonical_t canon;

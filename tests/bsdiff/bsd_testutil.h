@@ -136,6 +136,9 @@ static inline bsp_error t_apply(const unsigned char *old, size_t n, const unsign
     return e;
 }
 
+/* Compressor t_diff uses for BSDELTA patches (BSDIFF40 is always bzip2). */
+static bsd_compressor t_comp = BSD_COMP_BZIP2;
+
 /* Diffs with the given format and threads; returns the patch (NULL on error). */
 static inline unsigned char *t_diff(const unsigned char *old, size_t n, const unsigned char *nw,
                                     size_t m, bsd_format fmt, unsigned threads, size_t *plen) {
@@ -144,6 +147,7 @@ static inline unsigned char *t_diff(const unsigned char *old, size_t n, const un
     bsd_options_init(&o);
     o.format = fmt;
     o.threads = threads;
+    if (fmt == BSD_FORMAT_BSDELTA) o.compressor = t_comp;
     unsigned char *p = NULL;
     bsd_error e = bsd_set_options(c, &o);
     if (!e) e = bsd_diff_buffers(c, old, n, nw, m, &p, plen);

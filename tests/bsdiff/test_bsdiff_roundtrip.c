@@ -8,12 +8,17 @@ static const bsd_format formats[] = {BSD_FORMAT_BSDELTA, BSD_FORMAT_BSDIFF40};
 static const char *fname(bsd_format f) { return f == BSD_FORMAT_BSDELTA ? "bsdelta" : "bsdiff40"; }
 
 /* Checks both formats, and that threads 1, 2 and 4 give identical bytes. */
+/* Both formats, BSDELTA with each compressor: variant 0 BSDELTA/bzip2, 1 BSDIFF40, 2
+ * BSDELTA/zstd. */
 static void check_pair(const char *what, const unsigned char *old, size_t n,
                        const unsigned char *nw, size_t m, int check_threads) {
-    for (int f = 0; f < 2; f++) {
+    for (int v = 0; v < 3; v++) {
+        int f = v % 2;
+        t_comp = v == 2 ? BSD_COMP_ZSTD : BSD_COMP_BZIP2;
+        const char *vn = v == 2 ? "bsdelta/zstd" : fname(formats[f]);
         size_t plen = 0;
         int ok = t_roundtrip(old, n, nw, m, formats[f], 1, &plen);
-        CHECK(ok, "%s (%s, old %zu, new %zu): round trip", what, fname(formats[f]), n, m);
+        CHECK(ok, "%s (%s, old %zu, new %zu): round trip", what, vn, n, m);
         if (!check_threads) continue;
         size_t l1, l2, l4;
         unsigned char *p1 = t_diff(old, n, nw, m, formats[f], 1, &l1);
@@ -21,12 +26,13 @@ static void check_pair(const char *what, const unsigned char *old, size_t n,
         unsigned char *p4 = t_diff(old, n, nw, m, formats[f], 4, &l4);
         CHECK(p1 && p2 && p4 && l1 == l2 && l1 == l4 && !memcmp(p1, p2, l1) &&
                   !memcmp(p1, p4, l1),
-              "%s (%s): patches differ between 1, 2 and 4 threads (%zu/%zu/%zu bytes)", what,
-              fname(formats[f]), l1, l2, l4);
+              "%s (%s): patches differ between 1, 2 and 4 threads (%zu/%zu/%zu bytes)", what, vn,
+              l1, l2, l4);
         bsd_buffer_free(p1);
         bsd_buffer_free(p2);
         bsd_buffer_free(p4);
     }
+    t_comp = BSD_COMP_BZIP2;
 }
 
 static void property_tests(void) {
@@ -221,13 +227,19 @@ static void api_tests(void) {
     CHECK(strcmp(bsd_strerror(BSD_E_LIMIT), bsd_strerror(BSD_E_NOMEM)) != 0, "strerror");
     CHECK(!strcmp(bsd_strerror((bsd_error)1234), "unknown error"), "strerror unknown");
 
-    if (bsd_have_zstd()) { /* zstd body: written, and its header names compressor 2 */
+    { /* zstd body at a chosen level: its header names compressor 2, and it applies */
         bsd_options_init(&o);
         o.compressor = BSD_COMP_ZSTD;
         o.level = 3;
-        CHECK(bsd_set_options(c, &o) == BSD_OK, "zstd options");
+        CHECK(bsd_have_zstd() && bsd_set_options(c, &o) == BSD_OK, "zstd options");
         CHECK(bsd_diff_buffers(c, old, n, r, n, &p, &plen) == BSD_OK && plen > 64 && p[56] == 2,
               "zstd patch");
+        unsigned char *out = NULL;
+        size_t olen = 0;
+        CHECK(p && t_apply(old, n, p, plen, n, &out, &olen) == BSP_OK && olen == n &&
+                  !memcmp(out, r, n),
+              "zstd patch applies");
+        free(out);
         bsd_buffer_free(p);
     }
     free(r);

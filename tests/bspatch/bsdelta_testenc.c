@@ -4,6 +4,7 @@
 #include "bsdelta_format.h"
 
 #include <bzlib.h>
+#include <zstd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,20 @@ int tenc_bzip2(const void *in, size_t len, unsigned char **out, size_t *outlen) 
     }
     *out = buf;
     *outlen = dl;
+    return 0;
+}
+
+int tenc_zstd(const void *in, size_t len, unsigned char **out, size_t *outlen) {
+    size_t cap = ZSTD_compressBound(len);
+    unsigned char *buf = malloc(cap ? cap : 1);
+    if (!buf) return -1;
+    size_t r = ZSTD_compress(buf, cap, in ? in : "", len, 3);
+    if (ZSTD_isError(r)) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *outlen = r;
     return 0;
 }
 
@@ -248,10 +263,12 @@ int tenc_wrap(const unsigned char *old, size_t old_len, const unsigned char *nw,
     tenc_header(hdr, old_len, oh, new_len, nh, compressor);
     tenc_buf out = {0};
     if (tenc_buf_put(&out, hdr, sizeof hdr)) return -1;
-    if (compressor == BSDL_COMP_BZIP2) {
+    if (compressor == BSDL_COMP_BZIP2 || compressor == BSDL_COMP_ZSTD) {
         unsigned char *z;
         size_t zl;
-        if (tenc_bzip2(cmds, cmds_len, &z, &zl)) goto fail;
+        if (compressor == BSDL_COMP_BZIP2 ? tenc_bzip2(cmds, cmds_len, &z, &zl)
+                                          : tenc_zstd(cmds, cmds_len, &z, &zl))
+            goto fail;
         int r = tenc_buf_put(&out, z, zl);
         free(z);
         if (r) goto fail;

@@ -38,6 +38,8 @@ void tenc_reseal(unsigned char hdr[64]);
 
 /* Compresses in into exactly one bzip2 stream (an empty input gives the 14-byte empty stream). */
 int tenc_bzip2(const void *in, size_t len, unsigned char **out, size_t *outlen);
+/* Compresses in into exactly one zstd frame (level 3, content size recorded). */
+int tenc_zstd(const void *in, size_t len, unsigned char **out, size_t *outlen);
 
 /* Plans for the random record splitter. seed 0: aligned plan (old and new read at the same
  * offset: one add over the common length, then one copy of the rest). Otherwise random:
@@ -54,7 +56,7 @@ int tenc_commands(const unsigned char *old, size_t old_len, const unsigned char 
                   const tenc_record *recs, size_t n, tenc_buf *out);
 
 /* Header (with the true hashes of old and new) + body: cmds compressed with compressor
- * (0 none, 1 bzip2). Lets tests wrap a hand-crafted command stream. */
+ * (0 none, 1 bzip2, 2 zstd). Lets tests wrap a hand-crafted command stream. */
 int tenc_wrap(const unsigned char *old, size_t old_len, const unsigned char *nw, size_t new_len,
               unsigned compressor, const void *cmds, size_t cmds_len, unsigned char **patch,
               size_t *patch_len);

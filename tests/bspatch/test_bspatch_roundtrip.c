@@ -48,7 +48,7 @@ static bsp_error run(bsp_ctx *ctx, api how, size_t chunk, uint64_t seed, const p
 static void check_pair(bsp_ctx *ctx, const pair *p) {
     unsigned char *out = t_alloc(p->new_len);
     for (unsigned ver = 1; ver <= 2; ver++)
-    for (unsigned comp = 0; comp <= 1; comp++) {
+    for (unsigned comp = 0; comp <= 2; comp++) {
         tenc_version = ver;
         for (uint64_t seed = 0; seed < 4; seed++) {
             unsigned char *patch;
@@ -244,7 +244,8 @@ static void test_parse_header(void) {
         {BSDL_OFF_VERSION, 3, BSP_E_UNSUPPORTED, 1},
         {BSDL_OFF_VERSION, 3, BSP_E_UNSUPPORTED, 0}, /* version is judged before the checksum */
         {BSDL_OFF_VERSION, 2, BSP_E_CORRUPT, 0},
-        {BSDL_OFF_COMPRESSOR, 2, BSP_E_UNSUPPORTED, 1},
+        {BSDL_OFF_COMPRESSOR, 2, BSP_OK, 1},
+        {BSDL_OFF_COMPRESSOR, 3, BSP_E_UNSUPPORTED, 1},
         {BSDL_OFF_COMPRESSOR, 0xff, BSP_E_UNSUPPORTED, 1},
         {BSDL_OFF_COMPRESSOR, 0, BSP_OK, 1},
         {BSDL_OFF_FLAGS, 1, BSP_E_UNSUPPORTED, 1},

@@ -29,6 +29,7 @@ int main(int argc, char **argv) {
     struct { unsigned oldsel, comp, chunk; uint64_t seed; int kind; } bl[] = {
         {50, 0, 0x05, 0, 0},  {50, 0, 0x85, 7, 0}, {50, 1, 0x03, 3, 0}, {50, 1, 0x83, 9, 1},
         {0, 0, 0x01, 5, 0},   {20, 0, 0x02, 0, 2}, {20, 1, 0x04, 0, 2}, {255, 0, 0x90, 11, 1},
+        {50, 2, 0x05, 4, 0},  {255, 2, 0x83, 12, 1}, /* zstd bodies: raw mode only */
     };
     for (size_t i = 0; i < sizeof bl / sizeof bl[0]; i++) {
         size_t ol = fuzz_bsdelta_old(bl[i].oldsel, old), nl;
@@ -50,7 +51,7 @@ int main(int argc, char **argv) {
             put(argv[1], name, pre, 3, p, pl);
             /* built-header mode: mode, oldsel, chunk (its top bit picks the version), new size
              * (2 bytes), new hash, body */
-            if (nl <= 0xffff) {
+            if (nl <= 0xffff && bl[i].comp <= 1) { /* this mode picks none or bzip2 */
                 unsigned chunk = ver == 2 ? (bl[i].chunk | 0x80) : (bl[i].chunk & 0x7f);
                 unsigned char pre2[3 + 2 + 16] = {(unsigned char)(1 | (bl[i].comp << 1)),
                                                   (unsigned char)bl[i].oldsel,
