@@ -202,6 +202,9 @@ class Tools:
         self.diff = [
             ("bsdelta", "bsdelta (ours)", [bd, "--format", "bsdelta", "{OLD}", "{NEW}", "{PATCH}"],
              self.have_bsdiff, None),
+            ("bsdelta-zstd", "bsdelta zstd (ours)",
+             [bd, "--format", "bsdelta", "--compressor", "zstd", "{OLD}", "{NEW}", "{PATCH}"],
+             self.have_bsdiff, None),
             ("bsdelta-j1", "bsdelta -j1", [bd, "--format", "bsdelta", "-j", "1", "{OLD}", "{NEW}", "{PATCH}"],
              self.have_bsdiff, "bsdelta"),
             ("bsdiff40", "BSDIFF40 (ours)", [bd, "--format", "bsdiff40", "{OLD}", "{NEW}", "{PATCH}"],
@@ -220,6 +223,8 @@ class Tools:
         self.apply = [
             ("bspatch:bsdelta", "bspatch (ours) ← bsdelta", "bsdelta", [bp, "{OLD}", "{OUT}", "{PATCH}"],
              self.have_bspatch),
+            ("bspatch:bsdelta-zstd", "bspatch (ours) ← bsdelta zstd", "bsdelta-zstd",
+             [bp, "{OLD}", "{OUT}", "{PATCH}"], self.have_bspatch),
             ("bspatch:bsdiff40", "bspatch (ours) ← our BSDIFF40", "bsdiff40", [bp, "{OLD}", "{OUT}", "{PATCH}"],
              self.have_bspatch),
             ("bspatch43:bsdiff40", "bspatch 4.3 ← our BSDIFF40", "bsdiff40",
@@ -676,6 +681,7 @@ def adversarial(bench, args):
         # expected to blow up: its own (shorter) timeout; like the other external tools it runs
         # once, our bsdiff gets the full count.
         groups = [(["bsdelta", "bsdelta-j1"], ["bspatch:bsdelta"]),
+                  (["bsdelta-zstd"], ["bspatch:bsdelta-zstd"]),
                   (["bsdiff40"], ["bspatch:bsdiff40"]),
                   (["bsdiff43"], ["bspatch43"]),
                   (["xdelta3"], ["xdelta3"]),
@@ -773,6 +779,7 @@ def md_table(header, rows, align=None):
 
 MARKERS = {
     "bsdelta": ("#d62728", "circle"),
+    "bsdelta-zstd": ("#8c564b", "circle"),
     "bsdiff40": ("#ff7f0e", "square"),
     "bsdiff43": ("#1f77b4", "diamond"),
     "xdelta3": ("#2ca02c", "triangle"),
@@ -908,9 +915,18 @@ def targets_section(w, corpus, synth, adv):
     def add(issue, what, ok, detail):
         rows.append([issue, what, "n/a" if ok is None else ("yes" if ok else "**no**"), detail])
 
-    def dv(c, k, f):
-        r = c["res"]["diff"].get(k, {})
+    def val(c, section, k, f):
+        r = c["res"][section].get(k, {})
         return r.get(f) if r.get("status") == "ok" else None
+
+    def dv(c, k, f):
+        return val(c, "diff", k, f)
+
+    def sums(section, k, ref, f):
+        """k's and ref's totals of f over the corpus cases where both have one, and their count."""
+        both = [c for c in corpus if val(c, section, k, f) and val(c, section, ref, f)]
+        return (sum(val(c, section, k, f) for c in both), sum(val(c, section, ref, f) for c in both),
+                len(both))
 
     both = [c for c in corpus if dv(c, "bsdiff40", "bytes") and dv(c, "bsdiff43", "bytes")]
     if both:
@@ -919,10 +935,20 @@ def targets_section(w, corpus, synth, adv):
             f"larger on: {', '.join(worse)}" if worse else f"{len(both)} pairs")
         r = sum(dv(c, "bsdiff40", "bytes") for c in both) / sum(dv(c, "bsdiff43", "bytes") for c in both)
         add("3", "our BSDIFF40 total ≤ 0.95 × bsdiff 4.3's", r <= 0.95, f"{r:.3f}×")
-    bd = [c for c in corpus if dv(c, "bsdelta", "bytes") and dv(c, "bsdiff43", "bytes")]
-    if bd:
-        r = sum(dv(c, "bsdelta", "bytes") for c in bd) / sum(dv(c, "bsdiff43", "bytes") for c in bd)
+    ours, ref, n = sums("diff", "bsdelta", "bsdiff43", "bytes")
+    if n:
+        r = ours / ref
         add("3", "our BSDELTA (bzip2) total ≤ 0.92 × bsdiff 4.3's", r <= 0.92, f"{r:.3f}×")
+    if any("bsdelta-zstd" in c["res"]["diff"] for c in corpus):
+        ours, ref, n = sums("diff", "bsdelta-zstd", "bsdiff43", "bytes")
+        add("—", "our BSDELTA (zstd) total against bsdiff 4.3's (informative, no target)", None,
+            f"{ours / ref:.3f}× ({n} pairs)" if n else "no pair with both patches")
+    if any("bspatch:bsdelta-zstd" in c["res"]["apply"] for c in corpus):
+        ours, ref, n = sums("apply", "bspatch:bsdelta-zstd", "bspatch:bsdelta", "wall_med")
+        add("—", "our bspatch: apply time of BSDELTA zstd against BSDELTA bzip2 (sum of medians; "
+            "informative, no target)", None,
+            f"{ours / ref:.2f}× ({fsec(ours)} s against {fsec(ref)} s, {n} pairs)" if n
+            else "no pair where both applied")
     big = [c for c in corpus if c["res"]["new_size"] >= 8_000_000]
     if big:
         bad, worst, unknown = [], 0.0, []
@@ -983,8 +1009,8 @@ def write_document(args, path, chart_path, meta, corpus, synth, adv, failures, p
     tools = args.tools
     dlabels = {t[0]: t[1] for t in tools.diff}
     alabels = {t[0]: t[1] for t in tools.apply}
-    size_keys = ["bsdelta", "bsdiff40", "bsdiff43", "xdelta3", "zstd"]
-    time_keys = ["bsdelta", "bsdelta-j1", "bsdiff40", "bsdiff40-j1", "bsdiff43", "xdelta3", "zstd"]
+    size_keys = ["bsdelta", "bsdelta-zstd", "bsdiff40", "bsdiff43", "xdelta3", "zstd"]
+    time_keys = ["bsdelta", "bsdelta-zstd", "bsdelta-j1", "bsdiff40", "bsdiff40-j1", "bsdiff43", "xdelta3", "zstd"]
     apply_keys = [t[0] for t in tools.apply]
     L = []
     w = L.append
@@ -1024,7 +1050,9 @@ def write_document(args, path, chart_path, meta, corpus, synth, adv, failures, p
         w(f"{lab:30} " + show(tmpl))
     w("```")
     w("")
-    w("`bsdelta -j1` and `BSDIFF40 -j1` must write the same bytes as the default thread count "
+    w("`bsdelta (ours)` is BSDELTA with its default compressor, bzip2; `bsdelta zstd (ours)` the same "
+      "format with `--compressor zstd` (default level 19). "
+      "`bsdelta -j1` and `BSDIFF40 -j1` must write the same bytes as the default thread count "
       "(checked); apply rows name the patcher and whose patch it applies. Ratios in parentheses are "
       "to bsdiff 4.3 (apply: to bspatch 4.3 on bsdiff 4.3's patch). `timeout`: stopped after "
       f"{args.timeout:.0f} s; `n/a`: tool not built or not installed. xdelta3 runs with `-D`: "
@@ -1136,7 +1164,7 @@ def write_document(args, path, chart_path, meta, corpus, synth, adv, failures, p
         w("")
         rnd = next((a for a in adv if a["kind"] == "random"), None)
         rt = rnd["res"].get("bsdelta", {}).get("wall_med") if rnd else None
-        keys = ["bsdelta", "bsdelta-j1", "bsdiff40", "bsdiff43", "xdelta3", "zstd"]
+        keys = ["bsdelta", "bsdelta-zstd", "bsdelta-j1", "bsdiff40", "bsdiff43", "xdelta3", "zstd"]
         rows = []
         for a in adv:
             row = [a["name"]]
@@ -1334,13 +1362,13 @@ def main():
         # Chart: patch size (% of new) against diff time, one marker per tool and case.
         pts = []
         for c in corpus:
-            for key in ("bsdelta", "bsdiff40", "bsdiff43", "xdelta3", "zstd"):
+            for key in ("bsdelta", "bsdelta-zstd", "bsdiff40", "bsdiff43", "xdelta3", "zstd"):
                 rec = c["res"]["diff"].get(key, {})
                 if rec.get("status") == "ok" and rec.get("wall_med"):
                     pts.append((key, rec["wall_med"], 100.0 * rec["bytes"] / c["res"]["new_size"],
                                 f"{c['name']}: {tools.diff_tool(key)[1]}, {rec['wall_med']:.3g} s, "
                                 f"{rec['bytes']:,} bytes", c["name"]))
-        labels = [(k, tools.diff_tool(k)[1]) for k in ("bsdelta", "bsdiff40", "bsdiff43", "xdelta3", "zstd")]
+        labels = [(k, tools.diff_tool(k)[1]) for k in ("bsdelta", "bsdelta-zstd", "bsdiff40", "bsdiff43", "xdelta3", "zstd")]
         out.parent.mkdir(parents=True, exist_ok=True)
         if corpus:
             chart.write_text(chart_svg(pts, labels, "Patch size vs diff time (real pairs; lower left is better)",
