@@ -61,7 +61,7 @@ typedef enum bsd_format {
 } bsd_format;
 
 /* Compressors; the values equal the BSDELTA header's compressor ids (BSDL_COMP_*).
- * BSDIFF40 is always bzip2. zstd (BSDELTA only, window at most 2 MiB) makes patches about 5%
+ * BSDIFF40 is always bzip2. zstd (BSDELTA only, window at most 2 MiB) makes patches about 4%
  * smaller than bzip2 on our corpus and faster to apply, but at its default level 19 the diff
  * takes two to three times as long (docs/BENCHMARKS.md). */
 typedef enum bsd_compressor {

@@ -35,7 +35,7 @@ static void usage(FILE *f) {
 "  --format F       bsdelta (default): streaming format with hashes of both files, applied\n"
 "                   in one pass with fixed memory; bsdiff40: classic format, applied by\n"
 "                   every bspatch 4.x\n"
-"  --compressor C   bzip2 (default) or zstd (BSDELTA only): zstd patches are about 5%%\n"
+"  --compressor C   bzip2 (default) or zstd (BSDELTA only): zstd patches are about 4%%\n"
 "                   smaller and apply faster, but the diff takes 2-3 times as long\n"
 "  --level N        compression level: bzip2 1..9 (default 9), zstd 1..22 (default 19)\n"
 "  -j N, --threads N  worker threads (default: number of cores). The patch is the same\n"

@@ -56,6 +56,9 @@ struct bsp_ctx {
     bz_stream bz;
     int bz_inited, bz_ended; /* bz_ended: the body's compressed stream (either kind) ended */
     ZSTD_DStream *zd;        /* zstd bodies; kept between patches */
+    unsigned char zh[18];    /* the zstd frame header, gathered before decoding starts */
+    size_t zh_len;
+    int zh_done;
     enum cmd_state cs;
     uint64_t vacc;
     unsigned vbytes;
@@ -602,16 +605,66 @@ static bsp_error take_header(bsp_ctx *c) {
             ZSTD_isError(ZSTD_DCtx_setParameter(c->zd, ZSTD_d_windowLogMax,
                                                 BSDL_ZSTD_WINDOW_LOG_MAX)))
             return fail(c, BSP_E_NOMEM, "cannot set up the zstd decoder");
+        c->zh_len = 0;
+        c->zh_done = 0;
     }
     c->rs = RS_BODY;
     return BSP_OK;
 }
 
-/* zstd body: exactly one frame. The decoder refuses a frame whose window exceeds the format's
- * limit before it allocates it. */
+/* Size of a zstd frame header (RFC 8878, 3.1.1) from its first 5 bytes, 0 when the magic or the
+ * reserved bit is wrong. */
+static size_t zstd_header_size(const unsigned char *h) {
+    if (bsdl_load_le32(h) != 0xFD2FB528u || (h[4] & 0x08)) return 0;
+    unsigned fcs_flag = h[4] >> 6, single = (h[4] >> 5) & 1, did = h[4] & 3;
+    static const size_t did_len[4] = {0, 1, 2, 4}, fcs_len[4] = {0, 2, 4, 8};
+    size_t fcs = fcs_flag == 0 ? single : fcs_len[fcs_flag];
+    return 5 + !single + did_len[did] + fcs;
+}
+
+/* The window a frame header declares (single-segment frames: their content size). */
+static uint64_t zstd_header_window(const unsigned char *h, size_t len) {
+    unsigned fcs_flag = h[4] >> 6, single = (h[4] >> 5) & 1;
+    if (!single) {
+        unsigned exp = h[5] >> 3, mant = h[5] & 7;
+        uint64_t base = (uint64_t)1 << (10 + exp);
+        return base + base / 8 * mant;
+    }
+    static const size_t fcs_len[4] = {1, 2, 4, 8}; /* single-segment: flag 0 means 1 byte */
+    const unsigned char *f = h + len - fcs_len[fcs_flag]; /* the content size ends the header */
+    if (fcs_flag == 0) return f[0];
+    if (fcs_flag == 1) return (uint64_t)(f[0] | f[1] << 8) + 256;
+    if (fcs_flag == 2) return bsdl_load_le32(f);
+    return bsdl_load_le64(f);
+}
+
+/* zstd body: exactly one frame. Its header is read here first: a frame that declares a window
+ * above the format's limit is refused before the decoder sees it (the decoder alone would
+ * accept it when the whole frame fits the output, and refuse it otherwise: the result would
+ * depend on how the patch arrives). */
 static bsp_error feed_zstd(bsp_ctx *c, const unsigned char *p, size_t n) {
-    ZSTD_inBuffer in = {p, n, 0};
     bsp_error e;
+    if (!c->zh_done) {
+        size_t need = c->zh_len < 5 ? 5 : zstd_header_size(c->zh);
+        while (c->zh_len < need && n > 0) {
+            c->zh[c->zh_len++] = *p++;
+            n--;
+            if (c->zh_len == 5) {
+                need = zstd_header_size(c->zh);
+                if (!need)
+                    return fail(c, BSP_E_CORRUPT, "the body is not a zstd frame (magic or header)");
+            }
+        }
+        if (c->zh_len < need) return BSP_OK;
+        uint64_t win = zstd_header_window(c->zh, c->zh_len);
+        if (win > (uint64_t)1 << BSDL_ZSTD_WINDOW_LOG_MAX)
+            return fail(c, BSP_E_UNSUPPORTED, "the zstd body needs a window of %llu bytes; the "
+                        "format allows %u", (unsigned long long)win, 1u << BSDL_ZSTD_WINDOW_LOG_MAX);
+        c->zh_done = 1;
+        if ((e = feed_zstd(c, c->zh, c->zh_len)) != BSP_OK) return e;
+        if (n == 0) return BSP_OK;
+    }
+    ZSTD_inBuffer in = {p, n, 0};
     for (;;) {
         ZSTD_outBuffer out = {c->dbuf, BUF_SIZE, 0};
         size_t r = ZSTD_decompressStream(c->zd, &out, &in);

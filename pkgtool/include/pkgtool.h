@@ -103,6 +103,8 @@ typedef struct pkg_release_opts {
     unsigned threads;       /* parallel diffs, 0 = number of cores */
     double max_ratio;       /* keep a patch only if smaller than this fraction of the full
                              * bundle; 0 = default 0.7 */
+    int zstd;               /* 1: compress patches with zstd (about 4% smaller, apply faster,
+                             * diff 2-3x slower); 0: bzip2 (default) */
     int64_t created;        /* seconds since 1970; 0 = SOURCE_DATE_EPOCH if set, else now */
     unsigned expires_days;  /* the index expires this many days after `created` (0 = 90) */
     const char *sign_key;   /* Ed25519 private key (PEM): write APP/index.json.sig; NULL = no */

@@ -8,7 +8,7 @@
 typedef struct args {
     const char *store, *app, *label, *min_native, *message, *from, *native, *out, *input;
     const char *key, *install_dir, *trust;
-    int mandatory, pin, full, json, quiet;
+    int mandatory, pin, full, json, quiet, zstd;
     int retries; /* -1 = default */
     unsigned keep, threads, expires_days;
     double max_ratio;

@@ -38,7 +38,8 @@ static const char *usage_text =
     "      a manifest (.bsdelta/manifest.json) with every file's size and SHA-256. Prints the\n"
     "      bundle id (the SHA-256 of the bundle).\n"
     "  release --store S --app A --label L [--min-native N] [--mandatory] [--message M]\n"
-    "          [--keep K] [--pin] [--max-ratio R] [-j N] [--sign KEY] [--expires-in DAYS] INPUT\n"
+    "          [--keep K] [--pin] [--max-ratio R] [--compressor C] [-j N] [--sign KEY]\n"
+    "          [--expires-in DAYS] INPUT\n"
     "      Pack INPUT and add it to the store as release L of app A, with a verified patch from\n"
     "      every retained release (the last K, default 5, plus pinned ones). A patch is kept only\n"
     "      if smaller than R (default 0.7) x the full bundle. The index is written last and\n"
@@ -46,6 +47,9 @@ static const char *usage_text =
     "      again (label, content and options) completes an interrupted one; a used label or\n"
     "      content is otherwise refused (exit 5). --sign writes A/index.json.sig with the\n"
     "      Ed25519 private key KEY; the index expires DAYS (default 90) days after the release.\n"
+    "      --compressor zstd makes the patches about 4% smaller and faster to apply, for a diff\n"
+    "      2-3 times as long (default bzip2); every bspatch and client of this version applies\n"
+    "      both.\n"
     "  keygen --out NAME\n"
     "      Write a new Ed25519 key pair: NAME.key (private, mode 0600) and NAME.pub (for clients).\n"
     "  sign --store S --app A --key KEY [--expires-in DAYS]\n"
@@ -145,6 +149,15 @@ static int parse(int argc, char **argv, args *a) {
         else if (!strcmp(s, "--mandatory")) a->mandatory = 1;
         else if (!strcmp(s, "--pin")) a->pin = 1;
         else if (!strcmp(s, "--full")) a->full = 1;
+        else if (!strcmp(s, "--compressor")) {
+            const char *v = i + 1 < argc ? argv[++i] : "";
+            if (!strcmp(v, "zstd")) a->zstd = 1;
+            else if (!strcmp(v, "bzip2")) a->zstd = 0;
+            else {
+                fprintf(stderr, "pkgtool: --compressor takes bzip2 or zstd\n");
+                return -1;
+            }
+        }
         else if (!strcmp(s, "--keep") || !strcmp(s, "-j") || !strcmp(s, "--max-ratio") ||
                  !strcmp(s, "--expires-in") || !strcmp(s, "--retries")) {
             if (i + 1 >= argc) {
@@ -248,6 +261,7 @@ int main(int argc, char **argv) {
             if (a.keep) o.keep = a.keep;
             o.threads = a.threads;
             if (a.max_ratio > 0) o.max_ratio = a.max_ratio;
+            o.zstd = a.zstd;
             o.expires_days = a.expires_days;
             o.sign_key = a.key;
             o.progress = progress;

@@ -56,6 +56,7 @@ typedef struct job {
     const char *new_id;
     unsigned threads;
     double max_ratio;
+    int zstd;
     /* results */
     pkg_error err;
     char detail[1024];
@@ -132,6 +133,7 @@ static void run_job(job *j) {
         bsd_options o;
         bsd_options_init(&o);
         o.threads = j->threads;
+        o.compressor = j->zstd ? BSD_COMP_ZSTD : BSD_COMP_BZIP2;
         bsd_error de = BSD_OK;
         if (!(dc = bsd_create())) de = BSD_E_NOMEM;
         if (!de) de = bsd_set_options(dc, &o);
@@ -344,6 +346,7 @@ pkg_error pkg_release(pkg_ctx *ctx, const char *store, const char *app, const ch
             j->newlen = blen;
             j->new_id = info.id;
             j->max_ratio = opt.max_ratio;
+            j->zstd = opt.zstd;
         }
     }
 

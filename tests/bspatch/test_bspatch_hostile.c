@@ -830,16 +830,27 @@ static void test_bsdelta_v2_pieces(void) {
  * allocated; anything after the one frame is corrupt. The frames are written by hand (RFC 8878:
  * magic, header with a window descriptor, one raw block) around a valid command stream, so the
  * same frame with a small window must apply. */
-static void zstd_frame(tenc_buf *b, unsigned char window_desc, const unsigned char *body, size_t n) {
+/* fcs: 0 = no content size field; 1 = a 4-byte content size of n after the window
+ * descriptor; 2 = single-segment with a 4-byte content size of fcs_value (no descriptor). */
+static void zstd_frame_ex(tenc_buf *b, unsigned char window_desc, int fcs, uint32_t fcs_value,
+                          const unsigned char *body, size_t n) {
     static const unsigned char magic[4] = {0x28, 0xB5, 0x2F, 0xFD};
-    unsigned char fhd = 0x00; /* no content size, not single-segment, no checksum, no dict */
+    unsigned char fhd = fcs == 0 ? 0x00 : fcs == 1 ? 0x80 : 0xA0; /* no checksum, no dict */
+    uint32_t v = fcs == 1 ? (uint32_t)n : fcs_value;
+    unsigned char f4[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                           (unsigned char)(v >> 24)};
     uint32_t blk = 1u | (uint32_t)n << 3; /* last block, raw, n bytes */
     unsigned char bh[3] = {(unsigned char)blk, (unsigned char)(blk >> 8), (unsigned char)(blk >> 16)};
     tenc_buf_put(b, magic, 4);
     tenc_buf_put(b, &fhd, 1);
-    tenc_buf_put(b, &window_desc, 1);
+    if (fcs != 2) tenc_buf_put(b, &window_desc, 1);
+    if (fcs) tenc_buf_put(b, f4, 4);
     tenc_buf_put(b, bh, 3);
     tenc_buf_put(b, body, n);
+}
+
+static void zstd_frame(tenc_buf *b, unsigned char window_desc, const unsigned char *body, size_t n) {
+    zstd_frame_ex(b, window_desc, 0, 0, body, n);
 }
 
 static void test_zstd_limits(void) {
@@ -859,13 +870,24 @@ static void test_zstd_limits(void) {
         {"zstd frame, 128 MiB window", 17 << 3, 0, M(BSP_E_UNSUPPORTED)},
         {"zstd frame, then a byte", 10 << 3, 1, M(BSP_E_CORRUPT)},
         {"zstd frame, then a second frame", 10 << 3, 2, M(BSP_E_CORRUPT)},
+        /* with a content size the decoder alone would take the frame in one pass when it fits
+         * the output, whatever its window: the refusal must not depend on how bytes arrive */
+        {"zstd frame with content size, 64 MiB window", 16 << 3, 3, M(BSP_E_UNSUPPORTED)},
+        {"zstd frame with content size, 1 MiB window", 10 << 3, 3, M(BSP_OK)},
+        {"zstd single-segment frame of 3 MiB", 0, 4, M(BSP_E_UNSUPPORTED)},
+        {"zstd single-segment frame of its true size", 0, 5, M(BSP_OK)},
+        {"a bzip2 stream under compressor zstd", 0, 6, M(BSP_E_CORRUPT)},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tenc_buf p = {0};
         tenc_buf_put(&p, raw, BSDL_HEADER_LEN);
         p.data[BSDL_OFF_COMPRESSOR] = BSDL_COMP_ZSTD;
         tenc_reseal(p.data);
-        zstd_frame(&p, cases[i].wd, body, bodyl);
+        if (cases[i].extra == 3) zstd_frame_ex(&p, cases[i].wd, 1, 0, body, bodyl);
+        else if (cases[i].extra == 4) zstd_frame_ex(&p, 0, 2, 3u << 20, body, bodyl);
+        else if (cases[i].extra == 5) zstd_frame_ex(&p, 0, 2, (uint32_t)bodyl, body, bodyl);
+        else if (cases[i].extra == 6) tenc_buf_put(&p, "BZh91AY&SY", 10);
+        else zstd_frame(&p, cases[i].wd, body, bodyl);
         if (cases[i].extra == 1) tenc_buf_put(&p, "", 1);
         if (cases[i].extra == 2) zstd_frame(&p, 10 << 3, body, 0);
         expect(cases[i].what, 0, old, 3000, p.data, p.len, cases[i].allowed, nw, nl);

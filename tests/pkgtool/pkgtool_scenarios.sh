@@ -136,6 +136,24 @@ expect_eq "$(jget "$J" action)" patch "the other patch is still served"
 run "$PKGTOOL" verify --store "$F"
 expect_rc 6 "verify reports the deleted patch"
 
+# ---- --compressor zstd: zstd patches (BSDELTA compressor id 2 at byte 56), verified, served,
+# applied by bspatch; bzip2 is the default
+Z=$T/zstd
+release "$Z" v1 "$SAMPLE/v1"
+run "$PKGTOOL" release --store "$Z" --app demo --label v2 --compressor zstd "$SAMPLE/v2"
+expect_rc 0 "release with --compressor zstd"
+zp=$(ls "$Z/demo/patches" | head -n 1)
+check "one zstd patch written" test -n "$zp" -a "$(ls "$Z/demo/patches" | wc -l)" = 1
+expect_eq "$(od -An -tu1 -j56 -N1 "$Z/demo/patches/$zp" | tr -d ' ')" 2 "the patch body is zstd"
+expect_eq "$(od -An -tu1 -j56 -N1 "$S/$p32" | tr -d ' ')" 1 "the default compressor is bzip2"
+run "$PKGTOOL" verify --store "$Z"
+expect_rc 0 "verify a store of zstd patches"
+run "$BSPATCH" v1.zip client-z-v2.zip "$Z/demo/patches/$zp"
+expect_rc 0 "bspatch applies the zstd patch"
+check "zstd-patched bundle equals v2" cmp -s client-z-v2.zip v2.zip
+run "$PKGTOOL" release --store "$Z" --app demo --label v3 --compressor lzma "$SAMPLE/v3"
+expect_rc 1 "an unknown compressor is a usage error"
+
 # ---- a patch not kept (--max-ratio 0.0001) gives full
 Q=$T/ratio
 release "$Q" v1 "$SAMPLE/v1"
