@@ -612,30 +612,35 @@ static bsp_error take_header(bsp_ctx *c) {
     return BSP_OK;
 }
 
-/* Size of a zstd frame header (RFC 8878, 3.1.1) from its first 5 bytes, 0 when the magic or the
- * reserved bit is wrong. */
-static size_t zstd_header_size(const unsigned char *h) {
-    if (bsdl_load_le32(h) != 0xFD2FB528u || (h[4] & 0x08)) return 0;
-    unsigned fcs_flag = h[4] >> 6, single = (h[4] >> 5) & 1, did = h[4] & 3;
-    static const size_t did_len[4] = {0, 1, 2, 4}, fcs_len[4] = {0, 2, 4, 8};
-    size_t fcs = fcs_flag == 0 ? single : fcs_len[fcs_flag];
-    return 5 + !single + did_len[did] + fcs;
+/* Bytes of a zstd frame header's Frame_Content_Size field, from its descriptor (RFC 8878,
+ * 3.1.1.1.1): flag 0 means none, or 1 byte in a single-segment frame. */
+static size_t zstd_fcs_size(unsigned fhd) {
+    static const size_t len[4] = {0, 2, 4, 8};
+    return fhd >> 6 ? len[fhd >> 6] : (fhd >> 5) & 1;
 }
 
-/* The window a frame header declares (single-segment frames: their content size). */
+/* Size of a zstd frame header from its first 5 bytes, 0 when the magic or the reserved bit is
+ * wrong. */
+static size_t zstd_header_size(const unsigned char *h) {
+    if (bsdl_load_le32(h) != 0xFD2FB528u || (h[4] & 0x08)) return 0;
+    static const size_t did_len[4] = {0, 1, 2, 4};
+    unsigned single = (h[4] >> 5) & 1;
+    return 5 + !single + did_len[h[4] & 3] + zstd_fcs_size(h[4]);
+}
+
+/* The window a whole frame header declares: its Window_Descriptor, or in a single-segment frame
+ * its content size (the field that ends the header). */
 static uint64_t zstd_header_window(const unsigned char *h, size_t len) {
-    unsigned fcs_flag = h[4] >> 6, single = (h[4] >> 5) & 1;
-    if (!single) {
+    if (!((h[4] >> 5) & 1)) {
         unsigned exp = h[5] >> 3, mant = h[5] & 7;
         uint64_t base = (uint64_t)1 << (10 + exp);
         return base + base / 8 * mant;
     }
-    static const size_t fcs_len[4] = {1, 2, 4, 8}; /* single-segment: flag 0 means 1 byte */
-    const unsigned char *f = h + len - fcs_len[fcs_flag]; /* the content size ends the header */
-    if (fcs_flag == 0) return f[0];
-    if (fcs_flag == 1) return (uint64_t)(f[0] | f[1] << 8) + 256;
-    if (fcs_flag == 2) return bsdl_load_le32(f);
-    return bsdl_load_le64(f);
+    size_t k = zstd_fcs_size(h[4]);
+    const unsigned char *f = h + len - k;
+    if (k == 1) return f[0];
+    if (k == 2) return (uint64_t)(f[0] | f[1] << 8) + 256;
+    return k == 4 ? bsdl_load_le32(f) : bsdl_load_le64(f);
 }
 
 /* zstd body: exactly one frame. Its header is read here first: a frame that declares a window
