@@ -31,7 +31,7 @@ static void usage(FILE *to) {
           "its first bytes:\n"
           "  BSDELTA   bsdelta's streaming format: read once, front to back; the old file's\n"
           "            size and XXH3-128 are checked before anything is written, the new\n"
-          "            file's hash after.\n"
+          "            file's hash after. Versions 1 and 2, bzip2- or zstd-compressed.\n"
           "  BSDIFF40  the classic bsdiff 4.x format (no hashes: a wrong old file of the right\n"
           "            size gives a wrong result). Needs a seekable patch file.\n"
           "\n"
