@@ -241,7 +241,7 @@ static int64_t dcur_run(const bsd_writer *w, dcur *c, int zero) {
 /* Writes the segment's diff bytes as version 2 pieces (docs/FORMAT.md): varint literal length,
  * the literal diff bytes, varint length of the zero run that follows. */
 static int seg_pieces(bsd_writer *w) {
-    unsigned char t[2 * BSDL_VARINT_MAX_LEN];
+    unsigned char t[BSDL_VARINT_MAX_LEN];
     dcur at = {0, 0};
     int e;
     while (dcur_norm(w, &at)) {
@@ -250,15 +250,13 @@ static int seg_pieces(bsd_writer *w) {
         int64_t lit = 0, zeros = 0;
         for (;;) {
             lit += dcur_run(w, &scan, 0);
-            dcur z = scan;
-            int64_t r = dcur_run(w, &z, 1);
-            scan = z;
-            if (r >= ZERO_RUN_MIN || !dcur_norm(w, &scan)) {
-                if (r >= ZERO_RUN_MIN) zeros = r;
-                else lit += r;
+            int64_t r = dcur_run(w, &scan, 1);
+            if (r >= ZERO_RUN_MIN) {
+                zeros = r;
                 break;
             }
             lit += r;
+            if (!dcur_norm(w, &scan)) break;
         }
         if ((e = os_write(&w->body, t, bsdl_put_varint(t, (uint64_t)lit)))) return e;
         for (int64_t left = lit; left > 0;) {
