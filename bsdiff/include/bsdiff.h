@@ -82,6 +82,17 @@ typedef enum bsd_stage {
  * few hundred times per diff. Return 0 to continue, non-zero to stop with BSD_E_CANCELLED. */
 typedef int (*bsd_progress_fn)(void *opaque, bsd_stage stage, uint64_t done, uint64_t total);
 
+/* Deflate-aware patches (BSDELTA only; docs/FORMAT.md): when both files hold deflate streams
+ * (a gzip file, zip entries), diff their token expansions instead of the compressed bytes, so
+ * that a changed file inside an archive costs its change instead of the rest of the stream.
+ * Applying such a patch needs a scratch store for the old file's expansion (bsp_set_scratch;
+ * the bspatch command uses a temporary file next to its output). Only bsd_diff_buffers and
+ * bsd_diff_to_file use it: a prepared old (bsd_diff) is always diffed as is. */
+typedef enum bsd_deflate_mode {
+    BSD_DEFLATE_AUTO = 0, /* deflate-aware when both files have deflate streams */
+    BSD_DEFLATE_OFF = 1   /* always diff the bytes as they are */
+} bsd_deflate_mode;
+
 typedef struct bsd_options {
     bsd_format format;         /* default BSD_FORMAT_BSDELTA */
     bsd_compressor compressor; /* default BSD_COMP_BZIP2; BSDIFF40 accepts only bzip2 */
@@ -92,6 +103,7 @@ typedef struct bsd_options {
                                 * would exceed it */
     bsd_progress_fn progress;  /* NULL = none */
     void *progress_opaque;
+    bsd_deflate_mode deflate;  /* default BSD_DEFLATE_AUTO */
 } bsd_options;
 
 /* Fills *opt with the defaults above. */
@@ -178,6 +190,10 @@ typedef struct bsd_stats {
     double compress_seconds;  /* with worker threads: finishing the streams after the scan;
                                * with one thread: all compression */
     uint64_t peak_estimate;   /* estimated peak bytes, including old and new */
+    /* deflate-aware patches: streams found, and the expansions' sizes (0 when not used) */
+    uint64_t deflate_old_streams, deflate_new_streams;
+    uint64_t deflate_old_expanded, deflate_new_expanded;
+    double deflate_seconds;   /* finding, expanding and checking the streams */
 } bsd_stats;
 BSD_API void bsd_get_stats(const bsd_ctx *ctx, bsd_stats *st);
 

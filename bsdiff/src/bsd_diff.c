@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include "bsd_pbz.h"
+#include "bsdelta_deflate.h"
 #include "bsdelta_format.h"
 
 /* The scan splits new into chunks of this size. It is a constant (not derived from the thread
@@ -85,6 +86,8 @@ bsd_error bsd_set_options(bsd_ctx *ctx, const bsd_options *opt) {
     if (opt->compressor != BSD_COMP_NONE && opt->compressor != BSD_COMP_BZIP2 &&
         opt->compressor != BSD_COMP_ZSTD)
         return fail(ctx, BSD_E_MISUSE, "unknown compressor %d", (int)opt->compressor);
+    if (opt->deflate != BSD_DEFLATE_AUTO && opt->deflate != BSD_DEFLATE_OFF)
+        return fail(ctx, BSD_E_MISUSE, "unknown deflate mode %d", (int)opt->deflate);
     if (opt->format == BSD_FORMAT_BSDIFF40 && opt->compressor != BSD_COMP_BZIP2)
         return fail(ctx, BSD_E_UNSUPPORTED, "BSDIFF40 patches are always bzip2-compressed");
     if (opt->compressor == BSD_COMP_ZSTD && !bsd_have_zstd())
@@ -447,11 +450,20 @@ static bsd_scan_params scan_params(int bsdiff40) {
     return prm;
 }
 
+static bsd_error diff_core(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_size,
+                           const bsd_sink *out, const bsd_xform *xf);
+
 bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_size,
                    const bsd_sink *out) {
     if (!ctx) return BSD_E_MISUSE;
-    ctx->detail[0] = 0;
     memset(&ctx->stats, 0, sizeof ctx->stats);
+    return diff_core(ctx, o, new_data, new_size, out, NULL);
+}
+
+/* The diff itself; xf: the patch is deflate-aware and o / new_data are the expansions. */
+static bsd_error diff_core(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_size,
+                           const bsd_sink *out, const bsd_xform *xf) {
+    ctx->detail[0] = 0;
     if (!o || !out || !out->write || (!new_data && new_size))
         return fail(ctx, BSD_E_MISUSE, "bsd_diff: missing old, sink or new data");
     if ((uint64_t)new_size > BSDL_MAX_FILE_SIZE)
@@ -470,8 +482,10 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
     if (inflight > 4 * (uint64_t)new_size + 65536) inflight = 4 * (uint64_t)new_size + 65536;
     uint64_t other = (uint64_t)m + bsd_writer_bytes(ctx->opt.format, ctx->opt.compressor, level) +
                      inflight;
-    ctx->stats.old_size = (uint64_t)o->size;
-    ctx->stats.new_size = (uint64_t)m;
+    /* Deflate-aware: the real files are held too (by the caller). */
+    if (xf) other += xf->old_size + xf->new_size;
+    ctx->stats.old_size = xf ? xf->old_size : (uint64_t)o->size;
+    ctx->stats.new_size = xf ? xf->new_size : (uint64_t)m;
     ctx->stats.peak_estimate = other + (uint64_t)o->size + bsd_blockindex_bytes(o->size) +
                                (o->index_built ? bsd_sa_mem(&o->full) : 0);
     if (ctx->opt.mem_limit && ctx->stats.peak_estimate > ctx->opt.mem_limit)
@@ -557,6 +571,7 @@ bsd_error bsd_diff(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_t new_si
         .pool = pool,
         .threads = threads,
         .merge_gap = bsdiff40 ? MERGE_GAP_BSDIFF40 : MERGE_GAP_BSDELTA,
+        .xf = xf,
     };
     bsd_writer *w = NULL;
     char err[256] = "";
@@ -651,12 +666,156 @@ static int file_write(void *opaque, const void *buf, size_t len) {
     return fwrite(buf, 1, len, (FILE *)opaque) == len ? 0 : -1;
 }
 
+/* ---------------- deflate-aware patches */
+
+typedef struct cmp_sink {
+    const unsigned char *d;
+    size_t n, pos;
+} cmp_sink;
+
+static int cmp_write(void *opaque, const void *buf, size_t len) {
+    cmp_sink *c = opaque;
+    if (len > c->n - c->pos || memcmp(c->d + c->pos, buf, len) != 0) return -1;
+    c->pos += len;
+    return 0;
+}
+
+/* 1 when the expansion x turns back into exactly d[0, n). A safety net: the expansion is exact
+ * by construction (bsp_deflate.c), and a patch must never depend on that being bug-free. */
+static int reencodes_to(const membuf *x, const unsigned char *d, size_t n) {
+    cmp_sink cs = {d, n, 0};
+    bsp_sink sk = {&cs, cmp_write};
+    bsp_dfl_enc *enc = bsp_dfl_enc_create(&sk);
+    if (!enc) return 0;
+    int ok = bsp_dfl_enc_write(enc, x->p, x->len) == BSP_OK && bsp_dfl_enc_finish(enc) == BSP_OK &&
+             cs.pos == n;
+    bsp_dfl_enc_free(enc);
+    return ok;
+}
+
+static void put_var(membuf *b, uint64_t v, int *bad) {
+    unsigned char t[10];
+    if (mem_write(b, t, bsdl_put_varint(t, v))) *bad = 1;
+}
+
+static void hash128(const void *d, size_t n, unsigned char out[16]) {
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(n ? d : "", n));
+    memcpy(out, c.digest, 16);
+}
+
+/* Expands both files when both hold deflate streams. Returns 1 with xo, xn and xf filled (the
+ * caller frees xo.p, xn.p and xf->section), 0 when the patch should be made from the bytes as
+ * they are, or -1 when out of memory. */
+static int try_deflate(bsd_ctx *ctx, const unsigned char *od, size_t on, const unsigned char *nd,
+                       size_t nn, membuf *xo, membuf *xn, bsd_xform *xf) {
+    bsp_dfl_range *ro = NULL, *rn = NULL;
+    size_t ko = 0, kn = 0;
+    membuf sec = {0}, out = {0};
+    int rc = -1, bad = 0;
+    if (bsp_dfl_find(od, on, &ro, &ko) != BSP_OK) goto done;
+    ctx->stats.deflate_old_streams = ko;
+    if (ko && bsp_dfl_find(nd, nn, &rn, &kn) != BSP_OK) goto done;
+    ctx->stats.deflate_new_streams = kn;
+    rc = 0;
+    if (ko == 0 || kn == 0) goto done;
+    bsp_memsource mo, mn;
+    bsp_source so, sn;
+    bsp_source_from_memory(&so, &mo, on ? od : (const unsigned char *)"", on);
+    bsp_source_from_memory(&sn, &mn, nn ? nd : (const unsigned char *)"", nn);
+    bsp_sink ko_sink = {xo, mem_write}, kn_sink = {xn, mem_write};
+    bsp_error e1 = bsp_dfl_expand(&so, ro, ko, &ko_sink, NULL, NULL, 0);
+    bsp_error e2 = e1 ? e1 : bsp_dfl_expand(&sn, rn, kn, &kn_sink, NULL, NULL, 0);
+    if (e1 == BSP_E_NOMEM || e2 == BSP_E_NOMEM || e1 == BSP_E_WRITE || e2 == BSP_E_WRITE) {
+        rc = -1;
+        goto done;
+    }
+    if (e1 || e2 || !reencodes_to(xo, od, on) || !reencodes_to(xn, nd, nn)) goto done;
+    put_var(&sec, xo->len, &bad);
+    put_var(&sec, xn->len, &bad);
+    put_var(&sec, ko, &bad);
+    uint64_t prev = 0;
+    for (size_t i = 0; i < ko; i++) {
+        put_var(&sec, ro[i].offset - prev, &bad);
+        put_var(&sec, ro[i].length, &bad);
+        prev = ro[i].offset + ro[i].length;
+    }
+    if (bad) {
+        rc = -1;
+        goto done;
+    }
+    if (sec.len > BSDL_XSECT_MAX) goto done; /* too many streams in old for the patcher's buffer */
+    unsigned char chk[4];
+    bsdl_store_le32(chk, XXH32(sec.p, sec.len, 0));
+    put_var(&out, sec.len, &bad);
+    if (bad || mem_write(&out, sec.p, sec.len) || mem_write(&out, chk, 4)) {
+        rc = -1;
+        goto done;
+    }
+    xf->old_size = on;
+    xf->new_size = nn;
+    hash128(od, on, xf->old_hash);
+    hash128(nd, nn, xf->new_hash);
+    xf->section = out.p;
+    xf->section_len = out.len;
+    out.p = NULL;
+    ctx->stats.deflate_old_expanded = xo->len;
+    ctx->stats.deflate_new_expanded = xn->len;
+    rc = 1;
+done:
+    if (rc != 1) {
+        free(xo->p);
+        free(xn->p);
+        memset(xo, 0, sizeof *xo);
+        memset(xn, 0, sizeof *xn);
+    }
+    free(sec.p);
+    free(out.p);
+    bsp_dfl_free(ro);
+    bsp_dfl_free(rn);
+    return rc;
+}
+
 static bsd_error diff_pair(bsd_ctx *ctx, const void *old_data, size_t old_size,
                            const void *new_data, size_t new_size, const bsd_sink *sink) {
     bsd_old *o = NULL;
+    if (!ctx) return BSD_E_MISUSE;
+    memset(&ctx->stats, 0, sizeof ctx->stats);
+    if ((!old_data && old_size) || (!new_data && new_size))
+        return fail(ctx, BSD_E_MISUSE, "missing old or new data");
+    if (ctx->opt.format == BSD_FORMAT_BSDELTA && ctx->opt.deflate == BSD_DEFLATE_AUTO) {
+        double t0 = bsd_now();
+        membuf xo = {0}, xn = {0};
+        bsd_xform xf;
+        int rc = try_deflate(ctx, old_data, old_size, new_data, new_size, &xo, &xn, &xf);
+        if (rc < 0) return fail(ctx, BSD_E_NOMEM, "out of memory expanding deflate streams");
+        if (rc == 1) {
+            bsd_stats keep = ctx->stats;
+            keep.deflate_seconds = bsd_now() - t0;
+            bsd_error e = bsd_prepare_old(ctx, xo.p ? xo.p : (unsigned char *)"", xo.len, &o);
+            if (!e) {
+                e = diff_core(ctx, o, xn.p ? xn.p : (unsigned char *)"", xn.len, sink, &xf);
+                ctx->stats.deflate_old_streams = keep.deflate_old_streams;
+                ctx->stats.deflate_new_streams = keep.deflate_new_streams;
+                ctx->stats.deflate_old_expanded = keep.deflate_old_expanded;
+                ctx->stats.deflate_new_expanded = keep.deflate_new_expanded;
+                ctx->stats.deflate_seconds = keep.deflate_seconds;
+            }
+            bsd_old_free(o);
+            free(xo.p);
+            free(xn.p);
+            free(xf.section);
+            return e;
+        }
+        ctx->stats.deflate_seconds = bsd_now() - t0;
+    }
+    bsd_stats keep = ctx->stats;
     bsd_error e = bsd_prepare_old(ctx, old_data, old_size, &o);
     if (e) return e;
-    e = bsd_diff(ctx, o, new_data, new_size, sink);
+    e = diff_core(ctx, o, new_data, new_size, sink, NULL);
+    ctx->stats.deflate_old_streams = keep.deflate_old_streams;
+    ctx->stats.deflate_new_streams = keep.deflate_new_streams;
+    ctx->stats.deflate_seconds = keep.deflate_seconds;
     bsd_old_free(o);
     return e;
 }

@@ -192,7 +192,16 @@ typedef struct bsd_write_cfg {
     struct bsd_pool *pool; /* NULL: compress inline */
     unsigned threads;
     int64_t merge_gap; /* segments on one alignment at most this far apart become one */
+    const struct bsd_xform *xf; /* deflate-aware (BSDELTA): old/new above are expansions */
 } bsd_write_cfg;
+
+/* What a deflate-aware patch's header and section say about the real files. */
+typedef struct bsd_xform {
+    uint64_t old_size, new_size;
+    unsigned char old_hash[16], new_hash[16];
+    unsigned char *section; /* varint length, the section, its XXH32 */
+    size_t section_len;
+} bsd_xform;
 
 /* Errors: returns a bsd_error, with a message in err. */
 bsd_error bsd_writer_open(bsd_writer **w, const bsd_write_cfg *cfg, char *err, size_t errlen);

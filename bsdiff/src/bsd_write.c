@@ -171,17 +171,20 @@ bsd_error bsd_writer_open(bsd_writer **pw, const bsd_write_cfg *cfg, char *err, 
     unsigned char h[BSDL_HEADER_LEN] = {0};
     memcpy(h, BSDL_MAGIC, BSDL_MAGIC_LEN);
     h[BSDL_OFF_VERSION] = BSDL_VERSION;
-    bsdl_store_le64(h + BSDL_OFF_OLD_SIZE, (uint64_t)cfg->old_size);
-    bsdl_store_le64(h + BSDL_OFF_NEW_SIZE, (uint64_t)cfg->new_size);
-    memcpy(h + BSDL_OFF_OLD_HASH, cfg->old_hash, 16);
-    memcpy(h + BSDL_OFF_NEW_HASH, cfg->new_hash, 16);
+    const bsd_xform *xf = cfg->xf;
+    bsdl_store_le64(h + BSDL_OFF_OLD_SIZE, xf ? xf->old_size : (uint64_t)cfg->old_size);
+    bsdl_store_le64(h + BSDL_OFF_NEW_SIZE, xf ? xf->new_size : (uint64_t)cfg->new_size);
+    memcpy(h + BSDL_OFF_OLD_HASH, xf ? xf->old_hash : cfg->old_hash, 16);
+    memcpy(h + BSDL_OFF_NEW_HASH, xf ? xf->new_hash : cfg->new_hash, 16);
     h[BSDL_OFF_COMPRESSOR] = (unsigned char)cfg->comp;
+    h[BSDL_OFF_FLAGS] = xf ? BSDL_FLAG_DEFLATE : 0;
     bsdl_store_le32(h + BSDL_OFF_HEADER_CHECK, XXH32(h, BSDL_HEADER_CHECKED_LEN, 0));
-    if (cfg->sink->write(cfg->sink->opaque, h, sizeof h)) {
+    if (cfg->sink->write(cfg->sink->opaque, h, sizeof h) ||
+        (xf && cfg->sink->write(cfg->sink->opaque, xf->section, xf->section_len))) {
         snprintf(err, errlen, "writing the patch header failed");
         return BSD_E_WRITE;
     }
-    w->patch_bytes = sizeof h;
+    w->patch_bytes = sizeof h + (xf ? xf->section_len : 0);
     e = os_open(&w->body, cfg->comp, cfg->level, cfg->pool, cfg->threads, sink_write,
                 (void *)cfg->sink);
     if (e) snprintf(err, errlen, "cannot set up the compressor");

@@ -37,6 +37,14 @@
 #define BSDL_COMP_BZIP2 1 /* body is exactly one bzip2 stream */
 #define BSDL_COMP_ZSTD 2  /* body is exactly one zstd frame, window at most 2^21 bytes */
 
+/* Flags (byte 57). Bit 0, version 2 and later: deflate-aware - a deflate section follows the
+ * header and the commands turn the old file's expansion into the new file's expansion
+ * (bsdelta_deflate.h). Every other bit must be zero. */
+#define BSDL_FLAG_DEFLATE 0x01u
+/* The deflate section (varint length, that many bytes, XXH32 of them) holds at most this many
+ * bytes: the patcher buffers it. About 100,000 deflate streams in old. */
+#define BSDL_XSECT_MAX ((size_t)1 << 20)
+
 /* A zstd body's frame may declare a window of at most 2 MiB: the patcher holds the window. */
 #define BSDL_ZSTD_WINDOW_LOG_MAX 21
 

@@ -73,6 +73,18 @@ typedef struct bsp_sink {
     int (*write)(void *opaque, const void *buf, size_t len);
 } bsp_sink;
 
+/* Scratch store for deflate-aware patches (docs/FORMAT.md, "Deflate-aware patches"): their
+ * commands read the old file's *expansion* (its deflate streams rewritten as tokens, about 1.6
+ * times their size), which the patcher writes once, in order, then reads at random. reset
+ * empties the store and is called once per such patch before the first write; write appends.
+ * Each returns 0 on success, non-zero on failure. */
+typedef struct bsp_scratch {
+    void *opaque;
+    int (*reset)(void *opaque);
+    int (*write)(void *opaque, const void *buf, size_t len);
+    int (*read_at)(void *opaque, uint64_t offset, void *buf, size_t len);
+} bsp_scratch;
+
 /* ---- Patch header inspection ---- */
 typedef enum bsp_format {
     BSP_FORMAT_UNKNOWN = 0,
@@ -87,7 +99,7 @@ typedef struct bsp_header {
     unsigned char old_hash[16]; /* BSDELTA: XXH3-128 of old, canonical big-endian bytes */
     unsigned char new_hash[16]; /* BSDELTA: XXH3-128 of new */
     unsigned compressor;       /* BSDELTA: compressor id (BSDL_COMP_*) */
-    unsigned flags;            /* BSDELTA: flags byte */
+    unsigned flags;            /* BSDELTA: flags byte (BSDL_FLAG_DEFLATE: deflate-aware) */
     unsigned version;          /* BSDELTA: format version (1 or 2) */
 } bsp_header;
 
@@ -121,6 +133,11 @@ BSP_API void bsp_set_max_new_size(bsp_ctx *ctx, uint64_t max);
 /* Non-zero: bzip2 decoders use their low-memory mode (~2.3 MiB instead of ~3.6 MiB each,
  * roughly half the speed). Default 0. Takes effect at the next patch started. */
 BSP_API void bsp_set_low_memory(bsp_ctx *ctx, int on);
+
+/* Where deflate-aware patches keep the old file's expansion (copied; the store must stay valid
+ * while patches run). NULL (the default): such patches fail with BSP_E_UNSUPPORTED before any
+ * output. Patches without the flag never touch it. */
+BSP_API void bsp_set_scratch(bsp_ctx *ctx, const bsp_scratch *scratch);
 
 /* Statistics of the last patch applied (or in progress) on ctx. */
 typedef struct bsp_stats {
@@ -190,6 +207,22 @@ BSP_API void bsp_reader_from_memory(bsp_reader *rd, bsp_memreader *state);
 BSP_API int bsp_source_from_file(bsp_source *src, FILE *fp);
 BSP_API void bsp_reader_from_file(bsp_reader *rd, FILE *fp);
 BSP_API void bsp_sink_to_file(bsp_sink *sink, FILE *fp);
+
+/* Scratch stores. In memory: grows as needed up to max bytes (0 = no limit); free its buffer
+ * with bsp_memscratch_release. On a FILE* opened for update ("w+b"), whose previous content
+ * is ignored; the FILE stays owned by the caller. */
+typedef struct bsp_memscratch {
+    unsigned char *buf;
+    size_t len, cap, max;
+} bsp_memscratch;
+BSP_API void bsp_scratch_in_memory(bsp_scratch *s, bsp_memscratch *state, size_t max);
+BSP_API void bsp_memscratch_release(bsp_memscratch *state);
+typedef struct bsp_filescratch {
+    FILE *fp;
+    uint64_t len;
+    int reading; /* the stream's last operation was a read: seek before writing */
+} bsp_filescratch;
+BSP_API void bsp_scratch_from_file(bsp_scratch *s, bsp_filescratch *state, FILE *fp);
 
 #ifdef __cplusplus
 }

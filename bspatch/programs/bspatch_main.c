@@ -32,6 +32,9 @@ static void usage(FILE *to) {
           "  BSDELTA   bsdelta's streaming format: read once, front to back; the old file's\n"
           "            size and XXH3-128 are checked before anything is written, the new\n"
           "            file's hash after. Versions 1 and 2, bzip2- or zstd-compressed.\n"
+          "            A deflate-aware patch (bsdiff --deflate auto, the default for .gz/.tgz\n"
+          "            and zip files) also needs scratch space beside NEWFILE for the old\n"
+          "            file's expansion (about 1.6 x its deflate data), removed afterwards.\n"
           "  BSDIFF40  the classic bsdiff 4.x format (no hashes: a wrong old file of the right\n"
           "            size gives a wrong result). Needs a seekable patch file.\n"
           "\n"
@@ -95,6 +98,36 @@ static int parse_size(const char *s, uint64_t *out) {
     if (v > UINT64_MAX / mul) return -1;
     *out = v * mul;
     return 0;
+}
+
+/* Scratch store for deflate-aware patches: an unlinked temporary file beside NEWFILE, created
+ * on first use (patches without deflate streams never need it). */
+typedef struct cli_scratch {
+    const char *near;
+    FILE *fp;
+    bsp_filescratch fs;
+    bsp_scratch inner;
+    char err[512];
+} cli_scratch;
+
+static int cs_reset(void *opaque) {
+    cli_scratch *s = opaque;
+    if (!s->fp) {
+        if (!(s->fp = cli_scratch_open(s->near, s->err, sizeof s->err))) return -1;
+        bsp_scratch_from_file(&s->inner, &s->fs, s->fp);
+    }
+    return s->inner.reset(s->inner.opaque);
+}
+static int cs_write(void *opaque, const void *buf, size_t len) {
+    cli_scratch *s = opaque;
+    if (s->inner.write(s->inner.opaque, buf, len) == 0) return 0;
+    snprintf(s->err, sizeof s->err, "cannot write the scratch file beside %s: %s", s->near,
+             errno ? strerror(errno) : "write failed");
+    return -1;
+}
+static int cs_read_at(void *opaque, uint64_t off, void *buf, size_t len) {
+    cli_scratch *s = opaque;
+    return s->inner.read_at(s->inner.opaque, off, buf, len);
 }
 
 static const char *format_name(const bsp_stats *st) {
@@ -186,6 +219,9 @@ int main(int argc, char **argv) {
     }
     bsp_sink sink;
     bsp_sink_to_file(&sink, out.fp);
+    cli_scratch cs = {.near = newpath};
+    bsp_scratch scratch = {&cs, cs_reset, cs_write, cs_read_at};
+    bsp_set_scratch(ctx, &scratch);
 
     double t0 = cli_now();
     bsp_error e;
@@ -203,6 +239,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bspatch: %s: %s\n", bsp_strerror(e), bsp_detail(ctx));
         if (e == BSP_E_UNSUPPORTED && !seekable)
             fprintf(stderr, "bspatch: save the patch to a file and pass its name instead of '-'\n");
+        else if (e == BSP_E_WRITE && cs.err[0])
+            fprintf(stderr, "bspatch: %s\n", cs.err);
         else if (e == BSP_E_WRITE)
             fprintf(stderr, "bspatch: cannot write %s: %s\n", newpath, strerror(errno));
         else if (e == BSP_E_TRUNCATED)
@@ -225,6 +263,7 @@ int main(int argc, char **argv) {
                 secs > 0 ? mb / secs : 0.0);
     }
     bsp_free(ctx);
+    if (cs.fp) fclose(cs.fp);
     fclose(oldf);
     if (!from_stdin) fclose(patchf);
     return code;

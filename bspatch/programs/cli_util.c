@@ -194,3 +194,31 @@ double cli_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+FILE *cli_scratch_open(const char *near, char *err, size_t errlen) {
+    char *dir = dir_of(near);
+    size_t n = dir ? strlen(dir) + 32 : 0;
+    char *tmp = dir ? malloc(n) : NULL;
+    if (!tmp) {
+        free(dir);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(tmp, n, "%s/.bsdelta-scratch-XXXXXX", dir);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create a scratch file in %s: %s", dir, strerror(errno));
+        free(dir);
+        free(tmp);
+        return NULL;
+    }
+    unlink(tmp); /* the open file lives on; nothing remains whatever happens next */
+    free(dir);
+    free(tmp);
+    FILE *fp = fdopen(fd, "w+b");
+    if (!fp) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+    }
+    return fp;
+}

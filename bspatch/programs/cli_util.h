@@ -33,6 +33,11 @@ void cli_sigbus_exit(const char *msg, int code);
 /* 1 when a and b name the same existing file (same device and inode), else 0. */
 int cli_same_file(const char *a, const char *b);
 
+/* Opens a new, already unlinked temporary file ("w+b") in the directory of near: scratch space
+ * that disappears when closed or when the process ends, however it ends. NULL with a message
+ * in err on failure. */
+FILE *cli_scratch_open(const char *near, char *err, size_t errlen);
+
 /* Seconds on a monotonic clock. */
 double cli_now(void);
 

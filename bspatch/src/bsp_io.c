@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L /* fseeko/ftello; every phone libc has them */
 #include "bspatch.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int memsrc_read_at(void *opaque, uint64_t off, void *buf, size_t len) {
@@ -86,4 +88,80 @@ static int file_write(void *opaque, const void *buf, size_t len) {
 void bsp_sink_to_file(bsp_sink *sink, FILE *fp) {
     sink->opaque = fp;
     sink->write = file_write;
+}
+
+/* ---------------------------------------------------------------- scratch stores */
+
+static int memscratch_reset(void *opaque) {
+    ((bsp_memscratch *)opaque)->len = 0;
+    return 0;
+}
+static int memscratch_write(void *opaque, const void *buf, size_t len) {
+    bsp_memscratch *m = opaque;
+    if (len > SIZE_MAX - m->len || (m->max && m->len + len > m->max)) return -1;
+    if (m->len + len > m->cap) {
+        size_t cap = m->cap ? m->cap : 65536;
+        while (cap < m->len + len) cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+        if (m->max && cap > m->max) cap = m->max;
+        unsigned char *p = realloc(m->buf, cap);
+        if (!p) return -1;
+        m->buf = p;
+        m->cap = cap;
+    }
+    memcpy(m->buf + m->len, buf, len);
+    m->len += len;
+    return 0;
+}
+static int memscratch_read_at(void *opaque, uint64_t off, void *buf, size_t len) {
+    const bsp_memscratch *m = opaque;
+    if (off > m->len || len > m->len - off) return -1;
+    memcpy(buf, m->buf + off, len);
+    return 0;
+}
+void bsp_scratch_in_memory(bsp_scratch *s, bsp_memscratch *state, size_t max) {
+    memset(state, 0, sizeof *state);
+    state->max = max;
+    s->opaque = state;
+    s->reset = memscratch_reset;
+    s->write = memscratch_write;
+    s->read_at = memscratch_read_at;
+}
+void bsp_memscratch_release(bsp_memscratch *state) {
+    free(state->buf);
+    state->buf = NULL;
+    state->len = state->cap = 0;
+}
+
+static int filescratch_reset(void *opaque) {
+    bsp_filescratch *f = opaque;
+    f->len = 0;
+    f->reading = 0;
+    return fseeko(f->fp, 0, SEEK_SET) != 0 ? -1 : 0;
+}
+static int filescratch_write(void *opaque, const void *buf, size_t len) {
+    bsp_filescratch *f = opaque;
+    if (f->reading) { /* C requires a seek between a read and a write on an update stream */
+        if (fseeko(f->fp, (off_t)f->len, SEEK_SET) != 0) return -1;
+        f->reading = 0;
+    }
+    if (fwrite(buf, 1, len, f->fp) != len) return -1;
+    f->len += len;
+    return 0;
+}
+static int filescratch_read_at(void *opaque, uint64_t off, void *buf, size_t len) {
+    bsp_filescratch *f = opaque;
+    if (off > f->len || len > f->len - off) return -1;
+    if (!f->reading && fflush(f->fp) != 0) return -1;
+    f->reading = 1;
+    if (fseeko(f->fp, (off_t)off, SEEK_SET) != 0) return -1;
+    return fread(buf, 1, len, f->fp) == len ? 0 : -1;
+}
+void bsp_scratch_from_file(bsp_scratch *s, bsp_filescratch *state, FILE *fp) {
+    state->fp = fp;
+    state->len = 0;
+    state->reading = 0;
+    s->opaque = state;
+    s->reset = filescratch_reset;
+    s->write = filescratch_write;
+    s->read_at = filescratch_read_at;
 }

@@ -2,6 +2,7 @@
  * with fixed memory and every patch value validated before use. See docs/FORMAT.md. */
 #include "bspatch.h"
 #include "bsdelta_format.h"
+#include "bsdelta_deflate.h"
 
 #include <bzlib.h>
 #include <zstd.h>
@@ -17,7 +18,8 @@
 #define BUF_SIZE ((size_t)64 * 1024)   /* each of the four working buffers */
 #define BZ_IN_SIZE ((size_t)16 * 1024) /* input buffer of each BSDIFF40 stream */
 
-enum run_state { RS_IDLE, RS_HEADER, RS_BODY, RS_FAILED };
+/* RS_XSECT: reading a deflate-aware patch's deflate section (between header and body). */
+enum run_state { RS_IDLE, RS_HEADER, RS_XSECT, RS_BODY, RS_FAILED };
 /* Where the BSDELTA interpreter is inside a segment (docs/FORMAT.md). */
 /* C_PLIT and C_PZERO (version 2): the varint lengths of a diff piece's literal bytes and of the
  * zero run that follows them. */
@@ -75,6 +77,24 @@ struct bsp_ctx {
     uint64_t plit;      /* version 2: literal diff bytes left in the current piece */
     uint64_t plit_was;  /* version 2: the current piece's literal length */
     XXH3_state_t *hash;
+
+    /* Sizes the commands work on: the header's, or for a deflate-aware patch the expansions'. */
+    uint64_t cold, cnew;
+    /* deflate-aware patches (BSDL_FLAG_DEFLATE) */
+    bsp_scratch scratch;
+    int have_scratch;
+    int xform;               /* this patch is deflate-aware */
+    unsigned char *xsec;     /* the deflate section and its check, once its length is known */
+    size_t xsec_need, xsec_len;
+    uint64_t xsec_vacc;      /* the section's varint length being read */
+    unsigned xsec_vbytes;
+    size_t xsec_pos;         /* stream-list reader: next byte of xsec */
+    uint64_t xsec_prev_end, xsec_left;
+    bsp_dfl_enc *enc;        /* expansion -> new file */
+    bsp_sink user_out;       /* the caller's sink, behind the encoder */
+    XXH3_state_t *rhash;     /* hash of the bytes the encoder produces */
+    uint64_t raw_written;
+    bsp_error enc_err;       /* why the encoder sink refused bytes */
 
     /* BSDIFF40 streams (allocated on first BSDIFF40 patch) */
     bz_block *blk;
@@ -134,6 +154,10 @@ bsp_ctx *bsp_create(void) {
 static void stream_release(bsp_ctx *c) {
     if (c->bz_inited) BZ2_bzDecompressEnd(&c->bz);
     c->bz_inited = 0;
+    bsp_dfl_enc_free(c->enc);
+    c->enc = NULL;
+    free(c->xsec);
+    c->xsec = NULL;
 }
 
 /* Unlike bzip2's, the zstd decoder (about 2.3 MiB with its window) is kept for the next
@@ -162,11 +186,20 @@ void bsp_free(bsp_ctx *c) {
     free(c->seg_seek);
     free(c->xbuf);
     if (c->hash) XXH3_freeState(c->hash);
+    if (c->rhash) XXH3_freeState(c->rhash);
+    bsp_dfl_enc_free(c->enc);
+    free(c->xsec);
     free(c);
 }
 
 void bsp_set_max_new_size(bsp_ctx *c, uint64_t max) {
     if (c) c->max_new = max > BSDL_MAX_FILE_SIZE ? BSDL_MAX_FILE_SIZE : max;
+}
+
+void bsp_set_scratch(bsp_ctx *c, const bsp_scratch *s) {
+    if (!c) return;
+    c->have_scratch = s && s->reset && s->write && s->read_at;
+    if (c->have_scratch) c->scratch = *s;
 }
 
 void bsp_set_low_memory(bsp_ctx *c, int on) {
@@ -235,8 +268,9 @@ bsp_error bsp_parse_header(const void *data, size_t len, bsp_header *hdr) {
     hdr->flags = p[BSDL_OFF_FLAGS];
     if (hdr->old_size > BSDL_MAX_FILE_SIZE || hdr->new_size > BSDL_MAX_FILE_SIZE)
         return BSP_E_CORRUPT;
+    unsigned known_flags = hdr->version >= 2 ? BSDL_FLAG_DEFLATE : 0;
     if (hdr->compressor > BSDL_COMP_ZSTD ||
-        hdr->flags != 0 || p[BSDL_OFF_RESERVED] != 0 || p[BSDL_OFF_RESERVED + 1] != 0)
+        (hdr->flags & ~known_flags) != 0 || p[BSDL_OFF_RESERVED] != 0 || p[BSDL_OFF_RESERVED + 1] != 0)
         return BSP_E_UNSUPPORTED;
     return BSP_OK;
 }
@@ -245,9 +279,16 @@ bsp_error bsp_parse_header(const void *data, size_t len, bsp_header *hdr) {
 
 static bsp_error flush_new(bsp_ctx *c) {
     if (c->nlen == 0) return BSP_OK;
-    if (c->out.write(c->out.opaque, c->nbuf, c->nlen) != 0)
+    if (c->out.write(c->out.opaque, c->nbuf, c->nlen) != 0) {
+        if (c->xform && c->enc_err == BSP_E_CORRUPT && c->raw_written == c->h.new_size)
+            return fail(c, BSP_E_CORRUPT, "the patch makes the new file longer than %llu bytes",
+                        (unsigned long long)c->h.new_size);
+        if (c->xform && c->enc_err != BSP_E_WRITE)
+            return fail(c, c->enc_err ? c->enc_err : BSP_E_CORRUPT, "%s",
+                        bsp_dfl_enc_detail(c->enc));
         return fail(c, BSP_E_WRITE, "the output callback failed after %llu bytes",
-                    (unsigned long long)(c->newpos - c->nlen));
+                    (unsigned long long)(c->xform ? c->raw_written : c->newpos - c->nlen));
+    }
     c->nlen = 0;
     return BSP_OK;
 }
@@ -306,7 +347,7 @@ static bsp_error check_segment(bsp_ctx *c) {
         uint64_t d = c->seg_diff[i], x = c->seg_extra[i];
         int64_t s = c->seg_seek[i];
         unsigned long long k = (unsigned long long)(c->stats.commands + i);
-        uint64_t rem = c->h.new_size - newpos;
+        uint64_t rem = c->cnew - newpos;
         if (d == 0 && x == 0)
             return fail(c, BSP_E_CORRUPT, "command %llu makes no progress (empty add and copy)", k);
         if (x > bsdl_seg_max_extra(c->h.version) - xsum)
@@ -318,16 +359,16 @@ static bsp_error check_segment(bsp_ctx *c) {
             return fail(c, BSP_E_CORRUPT,
                         "command %llu writes %llu+%llu bytes but only %llu remain of the new file", k,
                         (unsigned long long)d, (unsigned long long)x, (unsigned long long)rem);
-        if (d > c->h.old_size - oldpos)
+        if (d > c->cold - oldpos)
             return fail(c, BSP_E_CORRUPT,
                         "command %llu reads old bytes [%llu, +%llu) past the old file's end (%llu)", k,
                         (unsigned long long)oldpos, (unsigned long long)d,
-                        (unsigned long long)c->h.old_size);
+                        (unsigned long long)c->cold);
         uint64_t after = oldpos + d;
-        int bad = s < 0 ? (uint64_t)0 - (uint64_t)s > after : (uint64_t)s > c->h.old_size - after;
+        int bad = s < 0 ? (uint64_t)0 - (uint64_t)s > after : (uint64_t)s > c->cold - after;
         if (bad)
             return fail(c, BSP_E_CORRUPT, "command %llu seeks the old file to %lld%+lld, outside [0, %llu]",
-                        k, (long long)after, (long long)s, (unsigned long long)c->h.old_size);
+                        k, (long long)after, (long long)s, (unsigned long long)c->cold);
         newpos += d + x;
         dsum += d;
         oldpos = (uint64_t)((int64_t)after + s);
@@ -384,7 +425,7 @@ static bsp_error diff_bytes(bsp_ctx *c, const unsigned char *src, uint64_t n) {
 }
 
 static int complete(const bsp_ctx *c) {
-    return c->cs == C_COUNT && c->vbytes == 0 && c->newpos == c->h.new_size;
+    return c->cs == C_COUNT && c->vbytes == 0 && c->newpos == c->cnew;
 }
 
 /* Takes one complete varint of the segment's control block. */
@@ -529,6 +570,7 @@ bsp_error bsp_stream_begin(bsp_ctx *c, const bsp_source *old, const bsp_sink *ou
     if (e) return e;
     c->old = *old;
     c->out = *out;
+    c->xform = 0;
     c->hdr_len = 0;
     c->nlen = 0;
     c->bz_ended = 0;
@@ -582,7 +624,7 @@ static bsp_error take_header(bsp_ctx *c) {
             return fail(c, e, "a BSDIFF40 patch needs random access to the patch; it cannot be "
                               "applied from a stream");
         return fail(c, e, "BSDELTA version %u, compressor %u, flags 0x%02x, reserved %02x%02x: "
-                          "this patcher handles versions 1-2, compressors 0-2, no flags",
+                          "this patcher handles versions 1-2, compressors 0-2, flag 0x01 (v2)",
                     c->hdr[BSDL_OFF_VERSION], c->hdr[BSDL_OFF_COMPRESSOR], c->hdr[BSDL_OFF_FLAGS],
                     c->hdr[BSDL_OFF_RESERVED], c->hdr[BSDL_OFF_RESERVED + 1]);
     }
@@ -592,6 +634,12 @@ static bsp_error take_header(bsp_ctx *c) {
     if (c->h.new_size > c->max_new)
         return fail(c, BSP_E_LIMIT, "the new file would have %llu bytes; the limit is %llu",
                     (unsigned long long)c->h.new_size, (unsigned long long)c->max_new);
+    c->cold = c->h.old_size;
+    c->cnew = c->h.new_size;
+    c->xform = (c->h.flags & BSDL_FLAG_DEFLATE) != 0;
+    if (c->xform && !c->have_scratch)
+        return fail(c, BSP_E_UNSUPPORTED, "this patch is deflate-aware: it needs a scratch store "
+                    "for the old file's expansion, and none was given (bsp_set_scratch)");
     if ((e = check_base(c)) != BSP_OK) return e;
     if (c->h.compressor == BSDL_COMP_BZIP2) {
         memset(&c->bz, 0, sizeof c->bz);
@@ -608,7 +656,160 @@ static bsp_error take_header(bsp_ctx *c) {
         c->zh_len = 0;
         c->zh_done = 0;
     }
+    if (c->xform) {
+        c->xsec_vacc = 0;
+        c->xsec_vbytes = 0;
+        c->xsec_need = c->xsec_len = 0;
+        c->rs = RS_XSECT;
+        return BSP_OK;
+    }
     c->rs = RS_BODY;
+    return BSP_OK;
+}
+
+/* ---------------------------------------------------------------- deflate-aware patches */
+
+/* The encoder's sink: hashes and counts what it produces, then hands it to the caller. */
+static int raw_write(void *opaque, const void *buf, size_t len) {
+    bsp_ctx *c = opaque;
+    if (len > c->h.new_size - c->raw_written) {
+        c->enc_err = BSP_E_CORRUPT;
+        return -1;
+    }
+    XXH3_128bits_update(c->rhash, buf, len);
+    c->raw_written += len;
+    if (c->user_out.write(c->user_out.opaque, buf, len) != 0) {
+        c->enc_err = BSP_E_WRITE;
+        return -1;
+    }
+    return 0;
+}
+
+/* The commands' sink: the new file's expansion goes to the encoder. */
+static int xnew_write(void *opaque, const void *buf, size_t len) {
+    bsp_ctx *c = opaque;
+    bsp_error e = bsp_dfl_enc_write(c->enc, buf, len);
+    if (e == BSP_OK) return 0;
+    if (!c->enc_err) c->enc_err = e;
+    return -1;
+}
+
+static int xsec_varint(bsp_ctx *c, uint64_t *v) {
+    uint64_t acc = 0;
+    for (unsigned i = 0; i < BSDL_VARINT_MAX_LEN; i++) {
+        if (c->xsec_pos >= c->xsec_need) return -1;
+        unsigned char b = c->xsec[c->xsec_pos++];
+        if (i > 0 && b == 0) return -1;
+        acc |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *v = acc;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Stream list for the expander: (gap, length) pairs from the section. */
+static int xsec_next(void *opaque, bsp_dfl_range *r) {
+    bsp_ctx *c = opaque;
+    if (c->xsec_left == 0) return 0;
+    uint64_t gap, len;
+    if (xsec_varint(c, &gap) || xsec_varint(c, &len) || gap > c->old.size - c->xsec_prev_end ||
+        len == 0 || len > c->old.size - c->xsec_prev_end - gap)
+        return -1;
+    r->offset = c->xsec_prev_end + gap;
+    r->length = len;
+    c->xsec_prev_end = r->offset + len;
+    c->xsec_left--;
+    return 1;
+}
+
+static int scratch_write(void *opaque, const void *buf, size_t len) {
+    bsp_ctx *c = opaque;
+    return c->scratch.write(c->scratch.opaque, buf, len);
+}
+
+/* The whole section is in xsec: check it, expand old into the scratch store, and switch the
+ * commands over to the expansions. */
+static bsp_error start_xform(bsp_ctx *c) {
+    size_t n = c->xsec_need;
+    if (XXH32(c->xsec, n, 0) != bsdl_load_le32(c->xsec + n))
+        return fail(c, BSP_E_CORRUPT, "the deflate section is damaged (checksum)");
+    c->xsec_pos = 0;
+    uint64_t xold, xnew, k;
+    if (xsec_varint(c, &xold) || xsec_varint(c, &xnew) || xsec_varint(c, &k) ||
+        xold > BSDL_MAX_FILE_SIZE || xnew > BSDL_MAX_FILE_SIZE || k > n)
+        return fail(c, BSP_E_CORRUPT, "the deflate section's sizes are malformed");
+    c->xsec_prev_end = 0;
+    c->xsec_left = k;
+    if (c->scratch.reset(c->scratch.opaque) != 0)
+        return fail(c, BSP_E_WRITE, "cannot reset the scratch store for the old file's expansion");
+    bsp_sink to_scratch = {c, scratch_write};
+    uint64_t got = 0;
+    char det[200];
+    bsp_error e = bsp_dfl_expand_list(&c->old, xsec_next, c, &to_scratch, &got, det, sizeof det);
+    if (e == BSP_E_WRITE)
+        return fail(c, e, "writing the old file's expansion to the scratch store failed (%llu "
+                    "bytes needed)", (unsigned long long)xold);
+    if (e == BSP_E_READ_OLD) return fail(c, e, "%s", det);
+    if (e) return fail(c, e, "deflate section: %s", det);
+    if (c->xsec_pos != n || c->xsec_left != 0)
+        return fail(c, BSP_E_CORRUPT, "the deflate section has bytes after its stream list");
+    if (got != xold)
+        return fail(c, BSP_E_CORRUPT, "the old file expands to %llu bytes; the patch expects %llu",
+                    (unsigned long long)got, (unsigned long long)xold);
+    free(c->xsec);
+    c->xsec = NULL;
+    if (!c->rhash && !(c->rhash = XXH3_createState()))
+        return fail(c, BSP_E_NOMEM, "cannot allocate a hash state");
+    XXH3_128bits_reset(c->rhash);
+    c->raw_written = 0;
+    c->enc_err = BSP_OK;
+    c->user_out = c->out;
+    bsp_sink raw = {c, raw_write};
+    if (!(c->enc = bsp_dfl_enc_create(&raw)))
+        return fail(c, BSP_E_NOMEM, "cannot allocate the deflate encoder");
+    c->out.opaque = c;
+    c->out.write = xnew_write;
+    c->old.opaque = c->scratch.opaque;
+    c->old.read_at = c->scratch.read_at;
+    c->old.size = xold;
+    c->cold = xold;
+    c->cnew = xnew;
+    c->rs = RS_BODY;
+    return BSP_OK;
+}
+
+/* Takes deflate-section bytes; returns how many it used in *used. */
+static bsp_error feed_xsect(bsp_ctx *c, const unsigned char *p, size_t n, size_t *used) {
+    size_t i = 0;
+    while (!c->xsec && i < n) {
+        unsigned char b = p[i++];
+        if (c->xsec_vbytes == BSDL_VARINT_MAX_LEN || (c->xsec_vbytes > 0 && b == 0))
+            return fail(c, BSP_E_CORRUPT, "the deflate section's length is malformed");
+        c->xsec_vacc |= (uint64_t)(b & 0x7f) << (7 * c->xsec_vbytes++);
+        if (b & 0x80) continue;
+        if (c->xsec_vacc == 0 || c->xsec_vacc > BSDL_XSECT_MAX)
+            return fail(c, BSP_E_CORRUPT, "the deflate section claims %llu bytes (1 to %zu allowed)",
+                        (unsigned long long)c->xsec_vacc, BSDL_XSECT_MAX);
+        c->xsec_need = (size_t)c->xsec_vacc;
+        if (!(c->xsec = malloc(c->xsec_need + 4)))
+            return fail(c, BSP_E_NOMEM, "cannot allocate %zu bytes for the deflate section",
+                        c->xsec_need + 4);
+        c->xsec_len = 0;
+    }
+    if (c->xsec) {
+        size_t k = c->xsec_need + 4 - c->xsec_len;
+        if (k > n - i) k = n - i;
+        memcpy(c->xsec + c->xsec_len, p + i, k);
+        c->xsec_len += k;
+        i += k;
+        if (c->xsec_len == c->xsec_need + 4) {
+            bsp_error e = start_xform(c);
+            if (e) return e;
+        }
+    }
+    *used = i;
     return BSP_OK;
 }
 
@@ -755,6 +956,13 @@ bsp_error bsp_stream_feed(bsp_ctx *c, const void *data, size_t len) {
         if (c->hdr_len < BSDL_HEADER_LEN) return BSP_OK;
         if ((e = take_header(c)) != BSP_OK) return e;
     }
+    if (c->rs == RS_XSECT && len > 0) {
+        size_t used = 0;
+        bsp_error e = feed_xsect(c, p, len, &used);
+        if (e) return e;
+        p += used;
+        len -= used;
+    }
     if (len == 0) return BSP_OK;
     return feed_body(c, p, len);
 }
@@ -767,15 +975,27 @@ bsp_error bsp_stream_finish(bsp_ctx *c) {
     if (c->rs == RS_HEADER)
         return fail(c, BSP_E_TRUNCATED, "the patch ends after %zu bytes, inside its %d-byte header",
                     c->hdr_len, BSDL_HEADER_LEN);
+    if (c->rs == RS_XSECT)
+        return fail(c, BSP_E_TRUNCATED, "the patch ends inside its deflate section");
     if (!complete(c))
         return fail(c, BSP_E_TRUNCATED, "the patch ends before the new file is complete "
                                         "(%llu of %llu bytes produced)",
-                    (unsigned long long)c->newpos, (unsigned long long)c->h.new_size);
+                    (unsigned long long)c->newpos, (unsigned long long)c->cnew);
     if (c->h.compressor != BSDL_COMP_NONE && !c->bz_ended)
         return fail(c, BSP_E_TRUNCATED, "the compressed body has no end mark");
     if ((e = flush_new(c)) != BSP_OK) return e;
+    if (c->xform) {
+        e = bsp_dfl_enc_finish(c->enc);
+        if (e == BSP_E_TRUNCATED)
+            return fail(c, BSP_E_CORRUPT, "the new file's expansion ends inside an item");
+        if (e) return fail(c, c->enc_err ? c->enc_err : e, "%s", bsp_dfl_enc_detail(c->enc));
+        if (c->raw_written != c->h.new_size)
+            return fail(c, BSP_E_RESULT_MISMATCH, "the patch produced %llu bytes; the new file has "
+                        "%llu", (unsigned long long)c->raw_written,
+                        (unsigned long long)c->h.new_size);
+    }
     XXH128_canonical_t canon;
-    XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(c->hash));
+    XXH128_canonicalFromHash(&canon, XXH3_128bits_digest(c->xform ? c->rhash : c->hash));
     if (memcmp(canon.digest, c->h.new_hash, 16) != 0) {
         char want[33], got[33];
         bsp_hash_hex(c->h.new_hash, want);
@@ -921,6 +1141,7 @@ static bsp_error bsdiff40_run(bsp_ctx *c, const bsp_source *old, const bsp_sourc
         return e;
     c->stats.patch_bytes = BSDF40_HEADER_LEN;
     c->out = *out;
+    c->xform = 0;
     c->old = *old;
     c->nlen = 0;
     c->newpos = 0;
