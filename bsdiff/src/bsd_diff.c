@@ -704,46 +704,70 @@ static void hash128(const void *d, size_t n, unsigned char out[16]) {
     memcpy(out, c.digest, 16);
 }
 
-/* Expands both files when both hold deflate streams. Returns 1 with xo, xn and xf filled (the
- * caller frees xo.p, xn.p and xf->section), 0 when the patch should be made from the bytes as
- * they are, or -1 when out of memory. */
+/* One file's side of the deflate expansion: find its streams, expand, check the way back. */
+typedef struct xside {
+    const unsigned char *d;
+    size_t n;
+    bsp_dfl_range *r;
+    size_t k;
+    membuf x;
+    int rc; /* 1 expanded and checked, 0 nothing to expand or no exact way back, -1 no memory */
+} xside;
+
+static void xside_find(xside *s) {
+    s->rc = -1;
+    if (bsp_dfl_find(s->d, s->n, &s->r, &s->k) != BSP_OK) return;
+    s->rc = 0;
+}
+
+static void xside_expand(xside *s) {
+    bsp_memsource ms;
+    bsp_source src;
+    bsp_source_from_memory(&src, &ms, s->n ? s->d : (const unsigned char *)"", s->n);
+    bsp_sink sk = {&s->x, mem_write};
+    bsp_error e = bsp_dfl_expand(&src, s->r, s->k, &sk, NULL, NULL, 0);
+    if (e == BSP_E_NOMEM || e == BSP_E_WRITE) s->rc = -1;
+    else s->rc = !e && reencodes_to(&s->x, s->d, s->n);
+}
+
+static void *xside_run(void *arg) {
+    xside *s = arg;
+    xside_find(s);
+    if (s->rc == 0 && s->k) xside_expand(s);
+    return NULL;
+}
+
+/* Expands both files when both hold deflate streams (old and new side by side when there are
+ * threads to spare; the result is the same either way). Returns 1 with xo, xn and xf filled
+ * (the caller frees xo.p, xn.p and xf->section), 0 when the patch should be made from the
+ * bytes as they are, or -1 when out of memory. */
 static int try_deflate(bsd_ctx *ctx, const unsigned char *od, size_t on, const unsigned char *nd,
                        size_t nn, membuf *xo, membuf *xn, bsd_xform *xf) {
-    bsp_dfl_range *ro = NULL, *rn = NULL;
-    size_t ko = 0, kn = 0;
+    xside so = {.d = od, .n = on}, sn = {.d = nd, .n = nn};
     membuf sec = {0}, out = {0};
     int rc = -1, bad = 0;
-    if (bsp_dfl_find(od, on, &ro, &ko) != BSP_OK) goto done;
-    ctx->stats.deflate_old_streams = ko;
-    if (ko && bsp_dfl_find(nd, nn, &rn, &kn) != BSP_OK) goto done;
-    ctx->stats.deflate_new_streams = kn;
-    rc = 0;
-    if (ko == 0 || kn == 0) goto done;
-    bsp_memsource mo, mn;
-    bsp_source so, sn;
-    bsp_source_from_memory(&so, &mo, on ? od : (const unsigned char *)"", on);
-    bsp_source_from_memory(&sn, &mn, nn ? nd : (const unsigned char *)"", nn);
-    bsp_sink ko_sink = {xo, mem_write}, kn_sink = {xn, mem_write};
-    bsp_error e1 = bsp_dfl_expand(&so, ro, ko, &ko_sink, NULL, NULL, 0);
-    bsp_error e2 = e1 ? e1 : bsp_dfl_expand(&sn, rn, kn, &kn_sink, NULL, NULL, 0);
-    if (e1 == BSP_E_NOMEM || e2 == BSP_E_NOMEM || e1 == BSP_E_WRITE || e2 == BSP_E_WRITE) {
-        rc = -1;
-        goto done;
-    }
-    if (e1 || e2 || !reencodes_to(xo, od, on) || !reencodes_to(xn, nd, nn)) goto done;
-    put_var(&sec, xo->len, &bad);
-    put_var(&sec, xn->len, &bad);
-    put_var(&sec, ko, &bad);
+    pthread_t th;
+    int threaded = eff_threads(ctx) > 1 && pthread_create(&th, NULL, xside_run, &sn) == 0;
+    xside_find(&so);
+    if (so.rc == 0 && so.k) xside_expand(&so);
+    if (threaded) pthread_join(th, NULL);
+    else if (so.rc == 0 && so.k) xside_run(&sn);
+    ctx->stats.deflate_old_streams = so.k;
+    ctx->stats.deflate_new_streams = sn.k;
+    rc = so.rc < 0 || sn.rc < 0 ? -1 : 0;
+    if (so.rc != 1 || sn.rc != 1 || sn.k == 0) goto done;
+    put_var(&sec, so.x.len, &bad);
+    put_var(&sec, sn.x.len, &bad);
+    put_var(&sec, so.k, &bad);
     uint64_t prev = 0;
-    for (size_t i = 0; i < ko; i++) {
-        put_var(&sec, ro[i].offset - prev, &bad);
-        put_var(&sec, ro[i].length, &bad);
-        prev = ro[i].offset + ro[i].length;
+    for (size_t i = 0; i < so.k; i++) {
+        put_var(&sec, so.r[i].offset - prev, &bad);
+        put_var(&sec, so.r[i].length, &bad);
+        prev = so.r[i].offset + so.r[i].length;
     }
-    if (bad) {
-        rc = -1;
-        goto done;
-    }
+    rc = -1;
+    if (bad) goto done;
+    rc = 0;
     if (sec.len > BSDL_XSECT_MAX) goto done; /* too many streams in old for the patcher's buffer */
     unsigned char chk[4];
     bsdl_store_le32(chk, XXH32(sec.p, sec.len, 0));
@@ -759,20 +783,19 @@ static int try_deflate(bsd_ctx *ctx, const unsigned char *od, size_t on, const u
     xf->section = out.p;
     xf->section_len = out.len;
     out.p = NULL;
+    *xo = so.x;
+    *xn = sn.x;
+    so.x.p = sn.x.p = NULL;
     ctx->stats.deflate_old_expanded = xo->len;
     ctx->stats.deflate_new_expanded = xn->len;
     rc = 1;
 done:
-    if (rc != 1) {
-        free(xo->p);
-        free(xn->p);
-        memset(xo, 0, sizeof *xo);
-        memset(xn, 0, sizeof *xn);
-    }
+    free(so.x.p);
+    free(sn.x.p);
     free(sec.p);
     free(out.p);
-    bsp_dfl_free(ro);
-    bsp_dfl_free(rn);
+    bsp_dfl_free(so.r);
+    bsp_dfl_free(sn.r);
     return rc;
 }
 
