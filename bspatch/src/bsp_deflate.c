@@ -780,12 +780,51 @@ static void after_block(bsp_dfl_enc *e) { e->st = e->last ? ES_PAD : ES_BLOCK; }
 
 static unsigned pad_bits(const bsp_dfl_enc *e) { return (8 - e->bc % 8) % 8; }
 
+/* Fast path for the common case: whole token groups already in the buffer, taken without the
+ * byte-at-a-time state machine. Checks exactly what the state machine checks; stops (leaving
+ * the state at ES_NLIT) at the first group that is incomplete, at an end of block or a
+ * continue mark (left to the state machine). */
+static bsp_error fast_groups(bsp_dfl_enc *e, const unsigned char **pp, size_t *plen) {
+    const unsigned char *p = *pp;
+    size_t len = *plen;
+    while (len >= 4) {
+        uint64_t nlit;
+        size_t vb;
+        if (p[0] < 0x80) {
+            nlit = p[0];
+            vb = 1;
+        } else if (p[1] < 0x80) {
+            if (p[1] == 0) break; /* non-minimal: the state machine reports it */
+            nlit = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+            vb = 2;
+        } else {
+            break; /* long runs are rare: the state machine takes them */
+        }
+        if (len < vb + nlit + 3) break;
+        const unsigned char *lit = p + vb;
+        unsigned code = lit[nlit] | (unsigned)lit[nlit + 1] << 8;
+        if (code >= 0x8000u) break;
+        for (size_t i = 0; i < nlit; i++)
+            if (put_literal(e, lit[i])) return e->err;
+        if (put_match(e, code + 1, (unsigned)lit[nlit + 2] + 3)) return e->err;
+        p += vb + nlit + 3;
+        len -= vb + nlit + 3;
+    }
+    *pp = p;
+    *plen = len;
+    return BSP_OK;
+}
+
 bsp_error bsp_dfl_enc_write(bsp_dfl_enc *e, const void *buf, size_t len) {
     if (!e) return BSP_E_MISUSE;
     if (e->err) return e->err;
     const unsigned char *p = buf;
     while (len) {
         int v;
+        if (e->st == ES_NLIT && e->vbytes == 0 && len >= 4) {
+            if (fast_groups(e, &p, &len)) return e->err;
+            if (!len) break;
+        }
         switch (e->st) {
         case ES_ITEM:
             if (*p == X_RAW) e->st = ES_RAW_LEN;
