@@ -205,6 +205,9 @@ class Tools:
             ("bsdelta-zstd", "bsdelta zstd (ours)",
              [bd, "--format", "bsdelta", "--compressor", "zstd", "{OLD}", "{NEW}", "{PATCH}"],
              self.have_bsdiff, None),
+            ("bsdelta-raw", "bsdelta --deflate off",
+             [bd, "--format", "bsdelta", "--deflate", "off", "{OLD}", "{NEW}", "{PATCH}"],
+             self.have_bsdiff, None),
             ("bsdelta-j1", "bsdelta -j1", [bd, "--format", "bsdelta", "-j", "1", "{OLD}", "{NEW}", "{PATCH}"],
              self.have_bsdiff, "bsdelta"),
             ("bsdiff40", "BSDIFF40 (ours)", [bd, "--format", "bsdiff40", "{OLD}", "{NEW}", "{PATCH}"],
@@ -224,6 +227,8 @@ class Tools:
             ("bspatch:bsdelta", "bspatch (ours) ← bsdelta", "bsdelta", [bp, "{OLD}", "{OUT}", "{PATCH}"],
              self.have_bspatch),
             ("bspatch:bsdelta-zstd", "bspatch (ours) ← bsdelta zstd", "bsdelta-zstd",
+             [bp, "{OLD}", "{OUT}", "{PATCH}"], self.have_bspatch),
+            ("bspatch:bsdelta-raw", "bspatch (ours) ← bsdelta --deflate off", "bsdelta-raw",
              [bp, "{OLD}", "{OUT}", "{PATCH}"], self.have_bspatch),
             ("bspatch:bsdiff40", "bspatch (ours) ← our BSDIFF40", "bsdiff40", [bp, "{OLD}", "{OUT}", "{PATCH}"],
              self.have_bspatch),
@@ -939,6 +944,10 @@ def targets_section(w, corpus, synth, adv):
     if n:
         r = ours / ref
         add("3", "our BSDELTA (bzip2) total ≤ 0.92 × bsdiff 4.3's", r <= 0.92, f"{r:.3f}×")
+    if any("bsdelta-raw" in c["res"]["diff"] for c in corpus):
+        ours, ref, n = sums("diff", "bsdelta-raw", "bsdiff43", "bytes")
+        add("—", "our BSDELTA (bzip2) total with --deflate off, against bsdiff 4.3's (informative, "
+            "no target)", None, f"{ours / ref:.3f}× ({n} pairs)" if n else "no pair with both patches")
     if any("bsdelta-zstd" in c["res"]["diff"] for c in corpus):
         ours, ref, n = sums("diff", "bsdelta-zstd", "bsdiff43", "bytes")
         add("—", "our BSDELTA (zstd) total against bsdiff 4.3's (informative, no target)", None,
@@ -1009,8 +1018,9 @@ def write_document(args, path, chart_path, meta, corpus, synth, adv, failures, p
     tools = args.tools
     dlabels = {t[0]: t[1] for t in tools.diff}
     alabels = {t[0]: t[1] for t in tools.apply}
-    size_keys = ["bsdelta", "bsdelta-zstd", "bsdiff40", "bsdiff43", "xdelta3", "zstd"]
-    time_keys = ["bsdelta", "bsdelta-zstd", "bsdelta-j1", "bsdiff40", "bsdiff40-j1", "bsdiff43", "xdelta3", "zstd"]
+    size_keys = ["bsdelta", "bsdelta-zstd", "bsdelta-raw", "bsdiff40", "bsdiff43", "xdelta3", "zstd"]
+    time_keys = ["bsdelta", "bsdelta-zstd", "bsdelta-raw", "bsdelta-j1", "bsdiff40", "bsdiff40-j1", "bsdiff43",
+                 "xdelta3", "zstd"]
     apply_keys = [t[0] for t in tools.apply]
     L = []
     w = L.append
@@ -1051,7 +1061,9 @@ def write_document(args, path, chart_path, meta, corpus, synth, adv, failures, p
     w("```")
     w("")
     w("`bsdelta (ours)` is BSDELTA with its default compressor, bzip2; `bsdelta zstd (ours)` the same "
-      "format with `--compressor zstd` (default level 19). "
+      "format with `--compressor zstd` (default level 19); both are deflate-aware where both files hold "
+      "deflate streams (the `.tgz` and deflated-zip pairs; docs/FORMAT.md), and `bsdelta --deflate off` "
+      "is the default made without that, to show what it is worth. "
       "`bsdelta -j1` and `BSDIFF40 -j1` must write the same bytes as the default thread count "
       "(checked); apply rows name the patcher and whose patch it applies. Ratios in parentheses are "
       "to bsdiff 4.3 (apply: to bspatch 4.3 on bsdiff 4.3's patch). `timeout`: stopped after "

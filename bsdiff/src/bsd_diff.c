@@ -749,9 +749,10 @@ static int try_deflate(bsd_ctx *ctx, const unsigned char *od, size_t on, const u
     pthread_t th;
     int threaded = eff_threads(ctx) > 1 && pthread_create(&th, NULL, xside_run, &sn) == 0;
     xside_find(&so);
-    if (so.rc == 0 && so.k) xside_expand(&so);
+    int old_has = so.rc == 0 && so.k; /* else new's streams are of no use */
+    if (old_has) xside_expand(&so);
     if (threaded) pthread_join(th, NULL);
-    else if (so.rc == 0 && so.k) xside_run(&sn);
+    else if (old_has) xside_run(&sn);
     ctx->stats.deflate_old_streams = so.k;
     ctx->stats.deflate_new_streams = sn.k;
     rc = so.rc < 0 || sn.rc < 0 ? -1 : 0;
