@@ -194,6 +194,8 @@ typedef struct bsd_stats {
     uint64_t deflate_old_streams, deflate_new_streams;
     uint64_t deflate_old_expanded, deflate_new_expanded;
     double deflate_seconds;   /* finding, expanding and checking the streams */
+    int deflate_skipped_for_memory; /* 1: the deflate-aware diff would exceed mem_limit; the
+                                     * patch was made from the bytes as they are */
 } bsd_stats;
 BSD_API void bsd_get_stats(const bsd_ctx *ctx, bsd_stats *st);
 

@@ -826,10 +826,16 @@ static bsd_error diff_pair(bsd_ctx *ctx, const void *old_data, size_t old_size,
                 ctx->stats.deflate_seconds = keep.deflate_seconds;
             }
             bsd_old_free(o);
+            o = NULL;
             free(xo.p);
             free(xn.p);
             free(xf.section);
-            return e;
+            /* Over the memory cap (always found before anything is written): the expansions are
+             * larger than the files, so the plain diff may still fit. */
+            if (e != BSD_E_LIMIT) return e;
+            ctx->stats = keep;
+            ctx->stats.deflate_old_expanded = ctx->stats.deflate_new_expanded = 0;
+            ctx->stats.deflate_skipped_for_memory = 1;
         }
         ctx->stats.deflate_seconds = bsd_now() - t0;
     }
@@ -840,6 +846,7 @@ static bsd_error diff_pair(bsd_ctx *ctx, const void *old_data, size_t old_size,
     ctx->stats.deflate_old_streams = keep.deflate_old_streams;
     ctx->stats.deflate_new_streams = keep.deflate_new_streams;
     ctx->stats.deflate_seconds = keep.deflate_seconds;
+    ctx->stats.deflate_skipped_for_memory = keep.deflate_skipped_for_memory;
     bsd_old_free(o);
     return e;
 }
