@@ -1,11 +1,13 @@
 #!/bin/sh
 # test_bsdiff_cli.sh - the bsdiff command: documented exit codes, patches that bspatch applies,
-# and on failure no patch file and no temporary file left behind.
-# usage: test_bsdiff_cli.sh BSDIFF BSPATCH WORKDIR
+# and on failure no patch file and no temporary file left behind; deflate-aware patches of the
+# tar.gz pair in FIXTURE_DIR (tests/bspatch/deflate) through both commands.
+# usage: test_bsdiff_cli.sh BSDIFF BSPATCH WORKDIR FIXTURE_DIR
 set -u
 BSDIFF=$1
 BSPATCH=$2
 W=$3
+FX=$4
 rm -rf "$W"
 mkdir -p "$W/out" || exit 2
 cd "$W" || exit 2
@@ -20,16 +22,19 @@ sed -e 's/^1234$/line changed/' -e '500d' -e '30000a\
 an inserted line' old >new
 printf 'tail\n' >>new
 
-# expect NAME CODE ARGS...: run bsdiff, check the exit code.
-expect() {
-    name=$1
-    want=$2
-    shift 2
+# run PROGRAM NAME CODE ARGS...: run the program, check the exit code.
+run() {
+    prog=$1
+    name=$2
+    want=$3
+    shift 3
     checks=$((checks + 1))
-    "$BSDIFF" "$@" >stdout.txt 2>stderr.txt
+    "$prog" "$@" >stdout.txt 2>stderr.txt
     got=$?
     [ "$got" = "$want" ] || fail "$name: exit $got, expected $want ($(cat stderr.txt))"
 }
+# expect NAME CODE ARGS...: run bsdiff, check the exit code.
+expect() { run "$BSDIFF" "$@"; }
 no_leftovers() {
     left=$(ls -A out | grep -v '^keep' || true)
     [ -z "$left" ] || fail "$1: left behind: $left"
@@ -72,6 +77,78 @@ expect "output is a link to old" 2 out/keep_old new out/keep_link
 expect "output directory missing" 3 old new nodir/p
 expect "memory cap" 4 --mem-limit 1M old new out/p
 no_leftovers failures
+
+# Deflate-aware patches: --deflate auto|off and the header flag (byte 57), the exact rebuild
+# from a file and from stdin, and after every success and failure neither bspatch's scratch
+# file (.bsdelta-scratch-*) nor its temporary output (.NAME.tmp-*) left beside NEWFILE.
+gz_old=$FX/pair_tar_old.tar.gz
+gz_new=$FX/pair_tar_new.tar.gz
+flag() { od -A n -t u1 -j 57 -N 1 "$1" | tr -d ' '; }
+# patch_expect NAME CODE ARGS...: run bspatch, check the exit code and that out/ holds nothing
+# but out/new (on success, compared with gz_new, then removed) and keep.*.
+patch_expect() {
+    run "$BSPATCH" "$@"
+    if [ "$2" = 0 ]; then
+        cmp -s out/new "$gz_new" || fail "$1: output differs"
+        rm -f out/new
+    fi
+    no_leftovers "$1"
+}
+expect "deflate -v" 0 -v "$gz_old" "$gz_new" p_dfl
+grep -q "deflate-aware" stderr.txt || fail "bsdiff -v does not say deflate-aware ($(cat stderr.txt))"
+[ "$(flag p_dfl)" = 1 ] || fail "the default patch of a tar.gz: byte 57 is $(flag p_dfl), expected 1"
+expect "--deflate auto" 0 --deflate auto "$gz_old" "$gz_new" p_dfl_auto
+cmp -s p_dfl p_dfl_auto || fail "--deflate auto differs from the default"
+for j in 1 4; do
+    expect "deflate -j$j" 0 -j $j "$gz_old" "$gz_new" p_dfl_j$j
+    cmp -s p_dfl p_dfl_j$j || fail "deflate-aware: -j$j gives another patch"
+done
+expect "--deflate off" 0 -v --deflate off "$gz_old" "$gz_new" p_dfl_off
+[ "$(flag p_dfl_off)" = 0 ] || fail "--deflate off: byte 57 is $(flag p_dfl_off), expected 0"
+grep -q "deflate-aware" stderr.txt && fail "--deflate off still says deflate-aware"
+checks=$((checks + 1))
+[ "$(wc -c <p_dfl_off)" -ge $((8 * $(wc -c <p_dfl))) ] || fail "the deflate-aware patch" \
+    "($(wc -c <p_dfl) bytes) is not 8x smaller than --deflate off's ($(wc -c <p_dfl_off))"
+expect "deflate BSDIFF40" 0 --format bsdiff40 "$gz_old" "$gz_new" p_dfl_40
+[ "$(head -c 8 p_dfl_40)" = BSDIFF40 ] || fail "--format bsdiff40 writes no BSDIFF40 magic"
+expect "--deflate bogus" 1 --deflate bogus "$gz_old" "$gz_new" out/p
+expect "--deflate without a mode" 1 "$gz_old" "$gz_new" out/p --deflate
+no_leftovers "--deflate usage"
+for p in p_dfl p_dfl_off p_dfl_40; do
+    patch_expect "apply $p" 0 "$gz_old" out/new $p
+done
+checks=$((checks + 1))
+"$BSPATCH" "$gz_old" out/new - <p_dfl 2>stderr.txt || fail "deflate-aware from stdin ($(cat stderr.txt))"
+cmp -s out/new "$gz_new" || fail "deflate-aware from stdin: output differs"
+rm -f out/new
+no_leftovers "deflate-aware from stdin"
+cp "$gz_old" out/keep_new
+head -c $(($(wc -c <p_dfl) - 10)) p_dfl >p_dfl_cut
+head -c 70 p_dfl >p_dfl_cut_section
+cp p_dfl p_dfl_flipped
+printf '\377' | dd of=p_dfl_flipped bs=1 seek=70 conv=notrunc 2>/dev/null
+patch_expect "deflate-aware on the wrong old file" 7 "$gz_new" out/new p_dfl
+patch_expect "deflate-aware, NEWFILE exists" 7 "$gz_new" out/keep_new p_dfl
+cmp -s out/keep_new "$gz_old" || fail "a failed patch changed the existing NEWFILE"
+patch_expect "deflate-aware cut in its body" 6 "$gz_old" out/new p_dfl_cut
+patch_expect "deflate-aware cut in its section" 6 "$gz_old" out/new p_dfl_cut_section
+patch_expect "deflate section damaged" 5 "$gz_old" out/new p_dfl_flipped
+checks=$((checks + 1))
+"$BSPATCH" "$gz_old" out/new - <p_dfl_cut 2>/dev/null
+[ $? = 6 ] || fail "deflate-aware cut, from stdin: not exit 6"
+no_leftovers "deflate-aware cut, from stdin"
+rm -f out/keep_new
+# Where the scratch file lives: created beside NEWFILE and unlinked at once (only where strace
+# runs; the checks above hold either way).
+if strace -f -o /dev/null true 2>/dev/null; then
+    checks=$((checks + 1))
+    strace -f -e trace=openat,unlink,unlinkat -o trace.txt "$BSPATCH" "$gz_old" out/new p_dfl 2>/dev/null
+    grep -q 'openat(.*out/\.bsdelta-scratch-' trace.txt || fail "no scratch file opened in out/"
+    grep -q 'unlink.*out/\.bsdelta-scratch-' trace.txt || fail "the scratch file is not unlinked"
+    rm -f out/new
+else
+    echo "strace unavailable: where the scratch file lives is not checked"
+fi
 
 # Large inputs are mapped: an input truncated while the diff runs must end it with exit 2, a
 # message and no patch or temporary file (not a crash). Unrelated random inputs keep the diff
