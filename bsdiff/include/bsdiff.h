@@ -85,6 +85,8 @@ typedef int (*bsd_progress_fn)(void *opaque, bsd_stage stage, uint64_t done, uin
 /* Deflate-aware patches (BSDELTA only; docs/FORMAT.md): when both files hold deflate streams
  * (a gzip file, zip entries), diff their token expansions instead of the compressed bytes, so
  * that a changed file inside an archive costs its change instead of the rest of the stream.
+ * The patch is held in memory until it is complete; when it comes out over half the size of
+ * new (new shares little with old), the plain patch is made too and the smaller one written.
  * Applying such a patch needs a scratch store for the old file's expansion (bsp_set_scratch;
  * the bspatch command uses a temporary file next to its output). Only bsd_diff_buffers and
  * bsd_diff_to_file use it: a prepared old (bsd_diff) is always diffed as is. */
@@ -196,6 +198,8 @@ typedef struct bsd_stats {
     double deflate_seconds;   /* finding, expanding and checking the streams */
     int deflate_skipped_for_memory; /* 1: the deflate-aware diff would exceed mem_limit; the
                                      * patch was made from the bytes as they are */
+    int deflate_not_smaller;  /* 1: the deflate-aware patch came out over half of new and the
+                               * plain one was smaller: the plain one was written */
 } bsd_stats;
 BSD_API void bsd_get_stats(const bsd_ctx *ctx, bsd_stats *st);
 

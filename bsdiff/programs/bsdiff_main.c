@@ -352,6 +352,9 @@ int main(int argc, char **argv) {
                 new_size ? 100.0 * (double)st.patch_size / (double)new_size : 0.0,
                 (unsigned long long)st.commands, (unsigned long long)st.diff_bytes,
                 (unsigned long long)st.extra_bytes, st.fast_path ? " (fast path)" : "");
+        if (st.deflate_not_smaller)
+            fprintf(stderr, "%s: deflate-aware patch not smaller than the plain one: plain "
+                    "written\n", prog);
         if (st.deflate_skipped_for_memory)
             fprintf(stderr, "%s: deflate-aware diff skipped: it would exceed --mem-limit\n", prog);
         if (st.deflate_old_expanded)

@@ -816,9 +816,13 @@ static bsd_error diff_pair(bsd_ctx *ctx, const void *old_data, size_t old_size,
         if (rc == 1) {
             bsd_stats keep = ctx->stats;
             keep.deflate_seconds = bsd_now() - t0;
+            /* Held until we know it pays: when new shares little with old, its tokens compress
+             * worse than its deflate bytes, and the plain patch can be the smaller one. */
+            membuf held = {0};
+            bsd_sink hs = {&held, mem_write};
             bsd_error e = bsd_prepare_old(ctx, xo.p ? xo.p : (unsigned char *)"", xo.len, &o);
             if (!e) {
-                e = diff_core(ctx, o, xn.p ? xn.p : (unsigned char *)"", xn.len, sink, &xf);
+                e = diff_core(ctx, o, xn.p ? xn.p : (unsigned char *)"", xn.len, &hs, &xf);
                 ctx->stats.deflate_old_streams = keep.deflate_old_streams;
                 ctx->stats.deflate_new_streams = keep.deflate_new_streams;
                 ctx->stats.deflate_old_expanded = keep.deflate_old_expanded;
@@ -830,6 +834,32 @@ static bsd_error diff_pair(bsd_ctx *ctx, const void *old_data, size_t old_size,
             free(xo.p);
             free(xn.p);
             free(xf.section);
+            if (!e && held.len > new_size / 2) {
+                bsd_stats dstats = ctx->stats;
+                membuf plain = {0};
+                bsd_sink ps = {&plain, mem_write};
+                e = bsd_prepare_old(ctx, old_data, old_size, &o);
+                if (!e) e = diff_core(ctx, o, new_data, new_size, &ps, NULL);
+                bsd_old_free(o);
+                if (!e && plain.len < held.len) {
+                    free(held.p);
+                    held = plain;
+                    ctx->stats.deflate_old_streams = keep.deflate_old_streams;
+                    ctx->stats.deflate_new_streams = keep.deflate_new_streams;
+                    ctx->stats.deflate_seconds = keep.deflate_seconds;
+                    ctx->stats.deflate_not_smaller = 1;
+                    ctx->stats.deflate_old_expanded = ctx->stats.deflate_new_expanded = 0;
+                } else {
+                    free(plain.p);
+                    ctx->stats = dstats;
+                    e = BSD_OK; /* the deflate-aware patch stands */
+                }
+            }
+            if (!e && held.len && sink->write(sink->opaque, held.p, held.len)) {
+                free(held.p);
+                return fail(ctx, BSD_E_WRITE, "writing the patch failed");
+            }
+            free(held.p);
             /* Over the memory cap (always found before anything is written): the expansions are
              * larger than the files, so the plain diff may still fit. */
             if (e != BSD_E_LIMIT) return e;

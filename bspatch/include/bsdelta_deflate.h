@@ -55,7 +55,8 @@ BSP_API bsp_dfl_enc *bsp_dfl_enc_create(const bsp_sink *out);
 BSP_API bsp_error bsp_dfl_enc_write(bsp_dfl_enc *enc, const void *buf, size_t len);
 /* The expansion has ended: BSP_E_TRUNCATED unless it ended between two items; flushes. */
 BSP_API bsp_error bsp_dfl_enc_finish(bsp_dfl_enc *enc);
-/* Bytes written to the sink so far. */
+/* Bytes produced so far: handed to the sink, or still in the encoder's buffer (the sink gets
+ * them by the next write or by finish). */
 BSP_API uint64_t bsp_dfl_enc_written(const bsp_dfl_enc *enc);
 /* The message of the last error ("" when none). */
 BSP_API const char *bsp_dfl_enc_detail(const bsp_dfl_enc *enc);
