@@ -9,8 +9,14 @@
  *                     fuzzer reaches the command parser at once. Then, so the header checks are
  *                     reached with a valid checksum too: bit 3 damages the old hash, bit 4 adds 1
  *                     to old_size, bit 6 puts new-hash byte 0 in the top byte of new_size, bit 7
- *                     takes compressor and flags from new-hash bytes 1 and 2.
+ *                     takes compressor and flags from new-hash bytes 1 and 2; when that sets
+ *                     the deflate flag and chunking-seed bit 6 is set, the deflate section's
+ *                     checksum is recomputed too, so its stream list is reached however the
+ *                     fuzzer changed it.
  *   mode bit 2: bzip2 low-memory mode; bit 5: a new-size limit of 100 bytes.
+ * The old file is fuzz_bsdelta_old(selector) (fuzz_olds.h: selectors 0xF0-0xF2 hold deflate
+ * streams). Deflate-aware patches (header flag BSDL_FLAG_DEFLATE) get an in-memory scratch store
+ * of at most SCRATCH_MAX bytes, emptied after each input.
  * Invariants (abort on violation): both APIs give the same result and the same output; output
  * never exceeds the declared new size; a patch refused at its header writes nothing; success
  * means exactly new_size bytes. */
@@ -28,6 +34,7 @@
 #include <xxhash.h>
 
 #define MAX_NEW ((size_t)1 << 20)
+#define SCRATCH_MAX ((size_t)64 << 20)
 
 typedef struct cap_sink {
     unsigned char *buf;
@@ -47,7 +54,22 @@ static void die(const char *what, int a, int b) {
     abort();
 }
 
-static unsigned char g_old[1024];
+/* Stores the XXH32 of the deflate section at p[0, n) (varint length, section, checksum) when
+ * the section fits in n. */
+static void fix_xsect_check(unsigned char *p, size_t n) {
+    uint64_t len = 0;
+    size_t i = 0;
+    for (;;) {
+        if (i == n || i == BSDL_VARINT_MAX_LEN) return;
+        unsigned char b = p[i];
+        len |= (uint64_t)(b & 0x7f) << (7 * i++);
+        if (!(b & 0x80)) break;
+    }
+    if (len > n - i || n - i - len < 4) return;
+    bsdl_store_le32(p + i + len, XXH32(p + i, (size_t)len, 0));
+}
+
+static unsigned char g_old[FUZZ_BSDELTA_OLD_MAX];
 static unsigned char g_out1[MAX_NEW], g_out2[MAX_NEW];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -86,6 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         bsdl_store_le32(h + BSDL_OFF_HEADER_CHECK, XXH32(h, BSDL_HEADER_CHECKED_LEN, 0));
         memcpy(patch + BSDL_HEADER_LEN, data + 18, size - 18);
         plen = BSDL_HEADER_LEN + size - 18;
+        if ((h[BSDL_OFF_FLAGS] & BSDL_FLAG_DEFLATE) && (chunkseed & 0x40))
+            fix_xsect_check(patch + BSDL_HEADER_LEN, plen - BSDL_HEADER_LEN);
     } else {
         memcpy(patch, data, size);
         plen = size;
@@ -95,6 +119,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!ctx) abort();
     bsp_set_max_new_size(ctx, (mode & 0x20) ? 100 : MAX_NEW);
     bsp_set_low_memory(ctx, (mode >> 2) & 1);
+    bsp_memscratch scratch_mem;
+    bsp_scratch scratch;
+    bsp_scratch_in_memory(&scratch, &scratch_mem, SCRATCH_MAX);
+    bsp_set_scratch(ctx, &scratch);
     bsp_memsource ms;
     bsp_source old;
     bsp_source_from_memory(&old, &ms, g_old, old_len);
@@ -141,6 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             die("push and pull outputs differ", (int)s1.len, (int)s2.len);
     }
     bsp_free(ctx);
+    bsp_memscratch_release(&scratch_mem);
     free(patch);
     return 0;
 }

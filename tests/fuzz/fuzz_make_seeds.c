@@ -1,6 +1,10 @@
 /* fuzz_make_seeds.c - writes the valid-patch seeds of corpus/bsdelta and corpus/bsdiff40 (made
  * with the test encoder against the fuzz targets' own old files). Run by hand when the input
- * layout of a target changes: fuzz_make_seeds OUTDIR_BSDELTA OUTDIR_BSDIFF40. */
+ * layout of a target changes: fuzz_make_seeds OUTDIR_BSDELTA OUTDIR_BSDIFF40.
+ * Two helpers for make_deflate_seeds.py: fuzz_make_seeds --old SEL FILE writes fuzz_bsdelta's
+ * old file for selector SEL; fuzz_make_seeds --expand IN OUT writes the expansion of IN (all the
+ * deflate streams bsp_dfl_find sees in it). */
+#include "bsdelta_deflate.h"
 #include "bsdelta_format.h"
 #include "bsdelta_testenc.h"
 #include "bsp_testutil.h"
@@ -20,12 +24,41 @@ static void put(const char *dir, const char *name, const unsigned char *pre, siz
     free(b);
 }
 
+static int expand_file(const char *in, const char *out) {
+    size_t n;
+    unsigned char *d = t_read_file(in, &n);
+    bsp_dfl_range *r;
+    size_t count;
+    if (!d || bsp_dfl_find(d, n, &r, &count) != BSP_OK) return 1;
+    bsp_memsource ms;
+    bsp_source src;
+    bsp_source_from_memory(&src, &ms, d, n);
+    FILE *f = fopen(out, "wb");
+    if (!f) return 1;
+    bsp_sink sink;
+    bsp_sink_to_file(&sink, f);
+    char detail[200];
+    bsp_error e = bsp_dfl_expand(&src, r, count, &sink, NULL, detail, sizeof detail);
+    if (e != BSP_OK) fprintf(stderr, "%s: %s\n", in, detail);
+    int bad = fclose(f) != 0 || e != BSP_OK;
+    bsp_dfl_free(r);
+    free(d);
+    return bad;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "--old") == 0) {
+        unsigned char old[FUZZ_BSDELTA_OLD_MAX];
+        size_t ol = fuzz_bsdelta_old((unsigned)strtoul(argv[2], NULL, 0), old);
+        return t_write_file(argv[3], old, ol) != 0;
+    }
+    if (argc == 4 && strcmp(argv[1], "--expand") == 0) return expand_file(argv[2], argv[3]);
     if (argc != 3) {
-        fprintf(stderr, "usage: fuzz_make_seeds OUTDIR_BSDELTA OUTDIR_BSDIFF40\n");
+        fprintf(stderr, "usage: fuzz_make_seeds OUTDIR_BSDELTA OUTDIR_BSDIFF40\n"
+                        "       fuzz_make_seeds --old SEL FILE | --expand IN OUT\n");
         return 1;
     }
-    unsigned char old[1024];
+    unsigned char old[FUZZ_BSDELTA_OLD_MAX];
     struct { unsigned oldsel, comp, chunk; uint64_t seed; int kind; } bl[] = {
         {50, 0, 0x05, 0, 0},  {50, 0, 0x85, 7, 0}, {50, 1, 0x03, 3, 0}, {50, 1, 0x83, 9, 1},
         {0, 0, 0x01, 5, 0},   {20, 0, 0x02, 0, 2}, {20, 1, 0x04, 0, 2}, {255, 0, 0x90, 11, 1},
