@@ -82,5 +82,20 @@ bench-quick: build
 	@scripts/setup-deps.sh bench
 	@bench/run.sh --build $(BUILD) --quick
 
+# libFuzzer (clang, ASan + UBSan): every target for FUZZ_SECONDS each, starting from the committed
+# corpora; new inputs go to build-fuzz/work-TARGET (merge them with -merge=1 by hand).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= bsdelta bsdiff40 deflate index bundle
+fuzz: deps
+	@CC=clang cmake -S . -B build-fuzz -DBSDELTA_FUZZ=ON -DBSDELTA_BUILD_TOOLS=OFF \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/work-$$t; \
+	  TMPDIR=/dev/shm build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/work-$$t tests/fuzz/corpus/$$t \
+	    2>build-fuzz/fuzz-$$t.log || { tail -40 build-fuzz/fuzz-$$t.log; exit 1; }; \
+	  echo "fuzz_$$t: $$(grep -h 'stat::number_of_executed_units' build-fuzz/fuzz-$$t.log | awk '{print $$2}') runs in $(FUZZ_SECONDS) s, nothing found"; \
+	done
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-arm build-fuzz
