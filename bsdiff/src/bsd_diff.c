@@ -800,6 +800,17 @@ done:
     return rc;
 }
 
+/* The deflate fields of the stats, which a diff_core run does not set: carried across runs. */
+static void copy_deflate_stats(bsd_stats *to, const bsd_stats *from) {
+    to->deflate_old_streams = from->deflate_old_streams;
+    to->deflate_new_streams = from->deflate_new_streams;
+    to->deflate_old_expanded = from->deflate_old_expanded;
+    to->deflate_new_expanded = from->deflate_new_expanded;
+    to->deflate_seconds = from->deflate_seconds;
+    to->deflate_skipped_for_memory = from->deflate_skipped_for_memory;
+    to->deflate_not_smaller = from->deflate_not_smaller;
+}
+
 static bsd_error diff_pair(bsd_ctx *ctx, const void *old_data, size_t old_size,
                            const void *new_data, size_t new_size, const bsd_sink *sink) {
     bsd_old *o = NULL;
@@ -823,11 +834,7 @@ static bsd_error diff_pair(bsd_ctx *ctx, const void *old_data, size_t old_size,
             bsd_error e = bsd_prepare_old(ctx, xo.p ? xo.p : (unsigned char *)"", xo.len, &o);
             if (!e) {
                 e = diff_core(ctx, o, xn.p ? xn.p : (unsigned char *)"", xn.len, &hs, &xf);
-                ctx->stats.deflate_old_streams = keep.deflate_old_streams;
-                ctx->stats.deflate_new_streams = keep.deflate_new_streams;
-                ctx->stats.deflate_old_expanded = keep.deflate_old_expanded;
-                ctx->stats.deflate_new_expanded = keep.deflate_new_expanded;
-                ctx->stats.deflate_seconds = keep.deflate_seconds;
+                copy_deflate_stats(&ctx->stats, &keep);
             }
             bsd_old_free(o);
             o = NULL;
@@ -844,9 +851,7 @@ static bsd_error diff_pair(bsd_ctx *ctx, const void *old_data, size_t old_size,
                 if (!e && plain.len < held.len) {
                     free(held.p);
                     held = plain;
-                    ctx->stats.deflate_old_streams = keep.deflate_old_streams;
-                    ctx->stats.deflate_new_streams = keep.deflate_new_streams;
-                    ctx->stats.deflate_seconds = keep.deflate_seconds;
+                    copy_deflate_stats(&ctx->stats, &keep);
                     ctx->stats.deflate_not_smaller = 1;
                     ctx->stats.deflate_old_expanded = ctx->stats.deflate_new_expanded = 0;
                 } else {
@@ -873,10 +878,7 @@ static bsd_error diff_pair(bsd_ctx *ctx, const void *old_data, size_t old_size,
     bsd_error e = bsd_prepare_old(ctx, old_data, old_size, &o);
     if (e) return e;
     e = diff_core(ctx, o, new_data, new_size, sink, NULL);
-    ctx->stats.deflate_old_streams = keep.deflate_old_streams;
-    ctx->stats.deflate_new_streams = keep.deflate_new_streams;
-    ctx->stats.deflate_seconds = keep.deflate_seconds;
-    ctx->stats.deflate_skipped_for_memory = keep.deflate_skipped_for_memory;
+    copy_deflate_stats(&ctx->stats, &keep);
     bsd_old_free(o);
     return e;
 }

@@ -78,8 +78,9 @@ struct bsp_ctx {
     uint64_t plit_was;  /* version 2: the current piece's literal length */
     XXH3_state_t *hash;
 
-    /* Sizes the commands work on: the header's, or for a deflate-aware patch the expansions'. */
-    uint64_t cold, cnew;
+    /* Size of the new data the commands produce: the header's, or for a deflate-aware patch the
+     * expansion's (the old data's is old.size: the file's, checked, or the expansion's). */
+    uint64_t cnew;
     /* deflate-aware patches (BSDL_FLAG_DEFLATE) */
     bsp_scratch scratch;
     int have_scratch;
@@ -359,16 +360,16 @@ static bsp_error check_segment(bsp_ctx *c) {
             return fail(c, BSP_E_CORRUPT,
                         "command %llu writes %llu+%llu bytes but only %llu remain of the new file", k,
                         (unsigned long long)d, (unsigned long long)x, (unsigned long long)rem);
-        if (d > c->cold - oldpos)
+        if (d > c->old.size - oldpos)
             return fail(c, BSP_E_CORRUPT,
                         "command %llu reads old bytes [%llu, +%llu) past the old file's end (%llu)", k,
                         (unsigned long long)oldpos, (unsigned long long)d,
-                        (unsigned long long)c->cold);
+                        (unsigned long long)c->old.size);
         uint64_t after = oldpos + d;
-        int bad = s < 0 ? (uint64_t)0 - (uint64_t)s > after : (uint64_t)s > c->cold - after;
+        int bad = s < 0 ? (uint64_t)0 - (uint64_t)s > after : (uint64_t)s > c->old.size - after;
         if (bad)
             return fail(c, BSP_E_CORRUPT, "command %llu seeks the old file to %lld%+lld, outside [0, %llu]",
-                        k, (long long)after, (long long)s, (unsigned long long)c->cold);
+                        k, (long long)after, (long long)s, (unsigned long long)c->old.size);
         newpos += d + x;
         dsum += d;
         oldpos = (uint64_t)((int64_t)after + s);
@@ -634,7 +635,6 @@ static bsp_error take_header(bsp_ctx *c) {
     if (c->h.new_size > c->max_new)
         return fail(c, BSP_E_LIMIT, "the new file would have %llu bytes; the limit is %llu",
                     (unsigned long long)c->h.new_size, (unsigned long long)c->max_new);
-    c->cold = c->h.old_size;
     c->cnew = c->h.new_size;
     c->xform = (c->h.flags & BSDL_FLAG_DEFLATE) != 0;
     if (c->xform && !c->have_scratch)
@@ -774,7 +774,6 @@ static bsp_error start_xform(bsp_ctx *c) {
     c->old.opaque = c->scratch.opaque;
     c->old.read_at = c->scratch.read_at;
     c->old.size = xold;
-    c->cold = xold;
     c->cnew = xnew;
     c->rs = RS_BODY;
     return BSP_OK;
