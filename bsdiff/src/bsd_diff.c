@@ -174,7 +174,8 @@ static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other, unsi
         } else {
             double t0 = bsd_now();
             char err[256] = "";
-            int rc = bsd_sa_build(&o->full, o->data, o->size, bloom_cap, err, sizeof err);
+            int rc = bsd_sa_build(&o->full, o->data, o->size, bloom_cap, eff_threads(ctx), err,
+                                  sizeof err);
             if (rc) {
                 e = rc == -1 ? fail(ctx, BSD_E_NOMEM, "out of memory for the suffix array")
                              : fail(ctx, BSD_E_NOMEM, "%s", err);
@@ -412,8 +413,8 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
     char err[256] = "";
     uint64_t need = (uint64_t)uncovered + bsd_sa_bytes(uncovered, bsd_bloom_cap(uncovered, 0));
     int rc = bsd_sa_build(part, t, uncovered,
-                          bsd_bloom_cap(uncovered, spare > need ? spare - need : 0), err,
-                          sizeof err);
+                          bsd_bloom_cap(uncovered, spare > need ? spare - need : 0), threads,
+                          err, sizeof err);
     ctx->stats.sort_seconds = bsd_now() - t0;
     if (rc) {
         free(t);

@@ -125,27 +125,12 @@ void bsd_sa_free(bsd_sa *s) {
     memset(s, 0, sizeof(*s));
 }
 
-int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, unsigned bloom_cap, char *err,
-                 size_t errlen) {
-    memset(s, 0, sizeof(*s));
-    s->text = d;
-    s->size = n;
-    s->bucket = calloc(65537, sizeof(int64_t));
-    s->bloom_bits = bloom_log_for(n, bloom_cap);
-    s->bloom = calloc(((size_t)1 << s->bloom_bits) / 64, sizeof(uint64_t));
-    s->sa64 = n >= INT32_MAX;
-    s->sa = malloc((size_t)(n ? n : 1) * (s->sa64 ? 8 : 4));
-    if (!s->bucket || !s->bloom || !s->sa) {
-        bsd_sa_free(s);
-        return -1;
-    }
-    int rc = n == 0 ? 0 : s->sa64 ? divsufsort64(d, s->sa, n) : divsufsort(d, s->sa, (saidx_t)n);
-    if (rc != 0) {
-        snprintf(err, errlen, "suffix sort failed (libdivsufsort returned %d)", rc);
-        bsd_sa_free(s);
-        return -2;
-    }
-
+/* The bucket table and the q-gram filter: they read only the text, so they are built while the
+ * suffix sort runs. */
+static void *sa_tables(void *arg) {
+    bsd_sa *s = arg;
+    const unsigned char *d = s->text;
+    int64_t n = s->size;
     /* bucket[k] = first SA index whose suffix starts with the two bytes k (suffixes of length
      * one sort before every longer suffix with the same first byte). */
     int64_t *cnt = s->bucket, run = 0;
@@ -163,6 +148,36 @@ int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, unsigned bloom_ca
     for (int64_t i = 0; i + BSD_QGRAM <= n; i++) {
         size_t h = qgram_hash(d + i, lg);
         s->bloom[h >> 6] |= (uint64_t)1 << (h & 63);
+    }
+    return NULL;
+}
+
+/* Below this size the tables take too little time to be worth a thread. */
+#define SA_TABLES_THREAD ((int64_t)1 << 20)
+
+int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, unsigned bloom_cap,
+                 unsigned threads, char *err, size_t errlen) {
+    memset(s, 0, sizeof(*s));
+    s->text = d;
+    s->size = n;
+    s->bucket = calloc(65537, sizeof(int64_t));
+    s->bloom_bits = bloom_log_for(n, bloom_cap);
+    s->bloom = calloc(((size_t)1 << s->bloom_bits) / 64, sizeof(uint64_t));
+    s->sa64 = n >= INT32_MAX;
+    s->sa = malloc((size_t)(n ? n : 1) * (s->sa64 ? 8 : 4));
+    if (!s->bucket || !s->bloom || !s->sa) {
+        bsd_sa_free(s);
+        return -1;
+    }
+    pthread_t th;
+    int side = threads > 1 && n >= SA_TABLES_THREAD && pthread_create(&th, NULL, sa_tables, s) == 0;
+    int rc = n == 0 ? 0 : s->sa64 ? divsufsort64(d, s->sa, n) : divsufsort(d, s->sa, (saidx_t)n);
+    if (side) pthread_join(th, NULL);
+    else sa_tables(s);
+    if (rc != 0) {
+        snprintf(err, errlen, "suffix sort failed (libdivsufsort returned %d)", rc);
+        bsd_sa_free(s);
+        return -2;
     }
     return 0;
 }

@@ -70,8 +70,9 @@ uint64_t bsd_blockindex_bytes(int64_t n);
 
 /* bsd_index.c */
 int bsd_blockindex_build(bsd_old *o);                       /* 0 or -1 (no memory) */
-int bsd_sa_build(bsd_sa *s, const unsigned char *text, int64_t n, unsigned bloom_cap, char *err,
-                 size_t errlen);
+/* threads > 1: the bucket table and filter are built on a second thread during the sort. */
+int bsd_sa_build(bsd_sa *s, const unsigned char *text, int64_t n, unsigned bloom_cap,
+                 unsigned threads, char *err, size_t errlen);
 void bsd_sa_free(bsd_sa *s);
 /* Longest match of p[0, plen) in the text: its length (0 when shorter than BSD_QGRAM or ruled
  * out by the filter), position in *pos. */

@@ -35,6 +35,16 @@ void bsd_seglist_free(bsd_seglist *l) {
 #define START_STEP 1024
 #define STUCK_MAX 16
 
+/* Bytes that differ between the words a and b: one flag bit per non-zero byte of a ^ b, summed
+ * by a multiplication (no libgcc popcount call on baseline x86-64). */
+static inline int64_t word_mism(uint64_t a, uint64_t b) {
+    uint64_t x = a ^ b;
+    x |= x >> 4;
+    x |= x >> 2;
+    x |= x >> 1;
+    return (int64_t)(((x & 0x0101010101010101ull) * 0x0101010101010101ull) >> 56);
+}
+
 /* Mismatches of nw[a, b) against old[a+d, ...): bytes outside old count as mismatches. */
 static int64_t count_mism(const unsigned char *old, int64_t oldsize, const unsigned char *nw,
                           int64_t a, int64_t b, int64_t d) {
@@ -52,16 +62,7 @@ static int64_t count_mism(const unsigned char *old, int64_t oldsize, const unsig
         b -= k;
     }
     int64_t i = a;
-    for (; i + 8 <= b; i += 8) {
-        uint64_t x = bsd_load64(nw + i) ^ bsd_load64(old + i + d);
-        /* one bit per non-zero byte */
-        x |= x >> 4;
-        x |= x >> 2;
-        x |= x >> 1;
-        /* sum of the eight flag bits by multiplication: no libgcc popcount call on baseline
-         * x86-64 */
-        mism += (int64_t)(((x & 0x0101010101010101ull) * 0x0101010101010101ull) >> 56);
-    }
+    for (; i + 8 <= b; i += 8) mism += word_mism(bsd_load64(nw + i), bsd_load64(old + i + d));
     for (; i < b; i++) mism += nw[i] != old[i + d];
     return mism;
 }
@@ -72,20 +73,42 @@ static int64_t count_mism(const unsigned char *old, int64_t oldsize, const unsig
 static void extend_pair(const unsigned char *old, int64_t oldsize, const unsigned char *nw,
                         int64_t lastscan, int64_t lastpos, int64_t scan, int64_t pos,
                         int has_next, int64_t *plenf, int64_t *plenb) {
+    /* The score s * 2 - i moves by one per byte, so eight bytes are taken at once, with the
+     * same result as byte by byte, when they all match (the best moves to their end or stays)
+     * or when the score is at least eight below the best (none of them can become the best). */
     int64_t s = 0, sf = 0, lenf = 0, lenb = 0;
-    for (int64_t i = 0; lastscan + i < scan && lastpos + i < oldsize;) {
-        if (old[lastpos + i] == nw[lastscan + i]) s++;
-        i++;
+    int64_t fend = scan - lastscan < oldsize - lastpos ? scan - lastscan : oldsize - lastpos;
+    for (int64_t i = 0; i < fend;) {
+        uint64_t a, b;
+        if (i + 8 <= fend && ((a = bsd_load64(old + lastpos + i)) ==
+                                  (b = bsd_load64(nw + lastscan + i)) ||
+                              s * 2 - i + 8 <= sf * 2 - lenf)) {
+            s += 8 - word_mism(a, b);
+            i += 8;
+        } else {
+            s += old[lastpos + i] == nw[lastscan + i];
+            i++;
+        }
         if (s * 2 - i > sf * 2 - lenf) {
             sf = s;
             lenf = i;
         }
     }
     if (has_next) {
-        int64_t sb = 0;
+        /* i = bytes taken so far, going back from scan and pos */
+        int64_t sb = 0, bend = scan - lastscan < pos ? scan - lastscan : pos;
         s = 0;
-        for (int64_t i = 1; scan >= lastscan + i && pos >= i; i++) {
-            if (old[pos - i] == nw[scan - i]) s++;
+        for (int64_t i = 0; i < bend;) {
+            uint64_t a, b;
+            if (i + 8 <= bend && ((a = bsd_load64(old + pos - i - 8)) ==
+                                      (b = bsd_load64(nw + scan - i - 8)) ||
+                                  s * 2 - i + 8 <= sb * 2 - lenb)) {
+                s += 8 - word_mism(a, b);
+                i += 8;
+            } else {
+                s += old[pos - i - 1] == nw[scan - i - 1];
+                i++;
+            }
             if (s * 2 - i > sb * 2 - lenb) {
                 sb = s;
                 lenb = i;
