@@ -155,9 +155,24 @@ void bsd_old_free(bsd_old *o) {
     free(o);
 }
 
+/* Margin left under the peak bound for the allocator and thread stacks when the suffix sort
+ * sizes its temporary memory. */
+#define SORT_MARGIN ((uint64_t)8 << 20)
+
+/* Memory the suffix sort of an n-byte text may take beyond the index (bsd_sa_build's room):
+ * what the peak bound (and --mem-limit) leaves while only held bytes and the index are in
+ * memory - the sort comes before the scan's buffers and the writer exist. */
+static uint64_t sort_room(const bsd_ctx *ctx, uint64_t bound, uint64_t held, int64_t n) {
+    if (ctx->opt.mem_limit && ctx->opt.mem_limit < bound) bound = ctx->opt.mem_limit;
+    uint64_t need = held + bsd_sa_core_bytes(n) + SORT_MARGIN;
+    return bound > need ? bound - need : 0;
+}
+
 /* Builds the suffix array if needed; mem_other = bytes the caller holds besides old and the
- * index (for the cap check). */
-static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other, unsigned bloom_cap) {
+ * index (for the cap check); sort_held = those of them already held during the sort, bound =
+ * the peak bound (for the sort's temporary memory). */
+static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other, unsigned bloom_cap,
+                              uint64_t sort_held, uint64_t bound) {
     bsd_error e = BSD_OK;
     pthread_mutex_lock(&o->lock);
     if (!o->index_built) {
@@ -174,8 +189,9 @@ static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other, unsi
         } else {
             double t0 = bsd_now();
             char err[256] = "";
-            int rc = bsd_sa_build(&o->full, o->data, o->size, bloom_cap, eff_threads(ctx), err,
-                                  sizeof err);
+            uint64_t held = sort_held + (uint64_t)o->size + bsd_blockindex_bytes(o->size);
+            int rc = bsd_sa_build(&o->full, o->data, o->size, bloom_cap, eff_threads(ctx),
+                                  sort_room(ctx, bound, held, o->size), err, sizeof err);
             if (rc) {
                 e = rc == -1 ? fail(ctx, BSD_E_NOMEM, "out of memory for the suffix array")
                              : fail(ctx, BSD_E_NOMEM, "%s", err);
@@ -195,7 +211,8 @@ static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other, unsi
 bsd_error bsd_old_build_index(bsd_ctx *ctx, bsd_old *o) {
     if (!ctx || !o) return BSD_E_MISUSE;
     ctx->detail[0] = 0;
-    return ensure_index(ctx, o, 0, bsd_bloom_cap(o->size, 0));
+    return ensure_index(ctx, o, 0, bsd_bloom_cap(o->size, 0), 0,
+                        5 * (uint64_t)o->size + ((uint64_t)64 << 20));
 }
 
 typedef struct membuf {
@@ -329,6 +346,7 @@ static int cmp_range(const void *a, const void *b) {
  *     covered parts of old are then found only through the anchors. */
 static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prematch_ok,
                               const unsigned char *nw, int64_t m, uint64_t other, uint64_t spare,
+                              uint64_t sort_held, uint64_t bound,
                               bsd_sa *part, unsigned char **ptext, int64_t **pparts,
                               bsd_gapm *gm, unsigned threads) {
     int64_t covered_new = 0, n = o->size;
@@ -385,7 +403,8 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
         free(r);
         uint64_t sa = bsd_sa_bytes(o->size, bsd_bloom_cap(o->size, 0));
         bsd_error e = ensure_index(ctx, o, other,
-                                   bsd_bloom_cap(o->size, spare > sa ? spare - sa : 0));
+                                   bsd_bloom_cap(o->size, spare > sa ? spare - sa : 0),
+                                   sort_held, bound);
         if (e) return e;
         fd->sa = &o->full;
         ctx->stats.peak_estimate += bsd_sa_mem(&o->full);
@@ -414,6 +433,10 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
     uint64_t need = (uint64_t)uncovered + bsd_sa_bytes(uncovered, bsd_bloom_cap(uncovered, 0));
     int rc = bsd_sa_build(part, t, uncovered,
                           bsd_bloom_cap(uncovered, spare > need ? spare - need : 0), threads,
+                          sort_room(ctx, bound,
+                                    sort_held + (uint64_t)n + bsd_blockindex_bytes(n) +
+                                        (uint64_t)uncovered,
+                                    uncovered),
                           err, sizeof err);
     ctx->stats.sort_seconds = bsd_now() - t0;
     if (rc) {
@@ -528,7 +551,9 @@ static bsd_error diff_core(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_
                             ? ctx->opt.mem_limit - ctx->stats.peak_estimate : 0;
         if (left < spare) spare = left;
     }
-    e = choose_index(ctx, o, &fd, pr, nw, m, other, spare, &part, &ptext, &parts, &gm, threads);
+    uint64_t sort_held = (uint64_t)m + (xf ? xf->old_size + xf->new_size : 0);
+    e = choose_index(ctx, o, &fd, pr, nw, m, other, spare, sort_held, bound, &part, &ptext,
+                     &parts, &gm, threads);
     ctx->stats.hash_seconds = bsd_now() - t_start - ctx->stats.sort_seconds;
     if (e) {
         bsd_seglist_free(&anc);

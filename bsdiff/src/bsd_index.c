@@ -39,9 +39,12 @@ static size_t block_slots_for(int64_t n, int64_t *stride) {
     return slots;
 }
 
+uint64_t bsd_sa_core_bytes(int64_t n) {
+    return (n >= INT32_MAX ? 8 : 4) * (uint64_t)n + 65537 * 8;
+}
+
 uint64_t bsd_sa_bytes(int64_t n, unsigned bloom_cap) {
-    uint64_t per = n >= INT32_MAX ? 8 : 4;
-    return per * (uint64_t)n + 65537 * 8 + ((uint64_t)1 << bloom_log_for(n, bloom_cap)) / 8;
+    return bsd_sa_core_bytes(n) + ((uint64_t)1 << bloom_log_for(n, bloom_cap)) / 8;
 }
 
 uint64_t bsd_sa_mem(const bsd_sa *s) {
@@ -125,10 +128,8 @@ void bsd_sa_free(bsd_sa *s) {
     memset(s, 0, sizeof(*s));
 }
 
-/* The bucket table and the q-gram filter: they read only the text, so they are built while the
- * suffix sort runs. */
-static void *sa_tables(void *arg) {
-    bsd_sa *s = arg;
+/* The bucket table: it reads only the text, so it is built while the suffix sort runs. */
+static void sa_buckets(bsd_sa *s) {
     const unsigned char *d = s->text;
     int64_t n = s->size;
     /* bucket[k] = first SA index whose suffix starts with the two bytes k (suffixes of length
@@ -143,37 +144,96 @@ static void *sa_tables(void *arg) {
         run += c;
     }
     cnt[65536] = run;
+}
 
-    unsigned lg = s->bloom_bits;
-    for (int64_t i = 0; i + BSD_QGRAM <= n; i++) {
-        size_t h = qgram_hash(d + i, lg);
-        s->bloom[h >> 6] |= (uint64_t)1 << (h & 63);
+/* The q-gram filter's bits that fall in words [w0, w1): two threads fill disjoint halves. */
+typedef struct bloom_job {
+    bsd_sa *s;
+    size_t w0, w1;
+} bloom_job;
+
+static void *bloom_fill(void *arg) {
+    bloom_job *j = arg;
+    const unsigned char *d = j->s->text;
+    unsigned lg = j->s->bloom_bits;
+    uint64_t *bloom = j->s->bloom;
+    for (int64_t i = 0; i + BSD_QGRAM <= j->s->size; i++) {
+        size_t h = qgram_hash(d + i, lg), w = h >> 6;
+        if (w >= j->w0 && w < j->w1) bloom[w] |= (uint64_t)1 << (h & 63);
     }
     return NULL;
 }
+
+static size_t bloom_words(const bsd_sa *s) { return ((size_t)1 << s->bloom_bits) / 64; }
+
+/* Both tables (the side work of a one-thread sort). */
+static void *sa_tables(void *arg) {
+    bsd_sa *s = arg;
+    sa_buckets(s);
+    bloom_job all = {s, 0, bloom_words(s)};
+    bloom_fill(&all);
+    return NULL;
+}
+
+static void sa_tables_side(void *arg) { sa_tables(arg); }
+static void sa_buckets_side(void *arg) { sa_buckets(arg); }
 
 /* Below this size the tables take too little time to be worth a thread. */
 #define SA_TABLES_THREAD ((int64_t)1 << 20)
 
 int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, unsigned bloom_cap,
-                 unsigned threads, char *err, size_t errlen) {
+                 unsigned threads, uint64_t room, char *err, size_t errlen) {
     memset(s, 0, sizeof(*s));
     s->text = d;
     s->size = n;
     s->bucket = calloc(65537, sizeof(int64_t));
     s->bloom_bits = bloom_log_for(n, bloom_cap);
-    s->bloom = calloc(((size_t)1 << s->bloom_bits) / 64, sizeof(uint64_t));
     s->sa64 = n >= INT32_MAX;
     s->sa = malloc((size_t)(n ? n : 1) * (s->sa64 ? 8 : 4));
-    if (!s->bucket || !s->bloom || !s->sa) {
+    if (!s->bucket || !s->sa) {
         bsd_sa_free(s);
         return -1;
     }
-    pthread_t th;
-    int side = threads > 1 && n >= SA_TABLES_THREAD && pthread_create(&th, NULL, sa_tables, s) == 0;
-    int rc = n == 0 ? 0 : s->sa64 ? divsufsort64(d, s->sa, n) : divsufsort(d, s->sa, (saidx_t)n);
-    if (side) pthread_join(th, NULL);
-    else sa_tables(s);
+    uint64_t bloom_bytes = bloom_words(s) * sizeof(uint64_t);
+    int split = 1;
+    if (threads > 1 && !s->sa64) {
+        /* The filter is filled during the merge when the memory allows both, else after it. */
+        int early = bsd_sort_tmp_bytes(n, room > bloom_bytes ? room - bloom_bytes : 0) ==
+                    bsd_sort_tmp_bytes(n, room);
+        if (early && !(s->bloom = calloc(bloom_words(s), sizeof(uint64_t)))) {
+            bsd_sa_free(s);
+            return -1;
+        }
+        split = bsd_sort_split(d, n, s->sa, early ? room - bloom_bytes : room,
+                               early ? sa_tables_side : sa_buckets_side, s);
+        if (split == 2) /* the merge gave up; the side work is done */
+            split = divsufsort(d, s->sa, (saidx_t)n) ? -2 : 0;
+        if (split == 0 && !early) {
+            if (!(s->bloom = calloc(bloom_words(s), sizeof(uint64_t)))) {
+                bsd_sa_free(s);
+                return -1;
+            }
+            bloom_job half[2] = {{s, 0, bloom_words(s) / 2}, {s, bloom_words(s) / 2, bloom_words(s)}};
+            pthread_t th;
+            int two = pthread_create(&th, NULL, bloom_fill, &half[1]) == 0;
+            bloom_fill(&half[0]);
+            if (two) pthread_join(th, NULL);
+            else bloom_fill(&half[1]);
+        }
+    }
+    int rc = split < 0 ? split : 0;
+    if (split == 1) {
+        if (!s->bloom && !(s->bloom = calloc(bloom_words(s), sizeof(uint64_t)))) {
+            bsd_sa_free(s);
+            return -1;
+        }
+        pthread_t th;
+        int side = threads > 1 && n >= SA_TABLES_THREAD &&
+                   pthread_create(&th, NULL, sa_tables, s) == 0;
+        rc = n == 0 ? 0 : s->sa64 ? divsufsort64(d, s->sa, n) : divsufsort(d, s->sa, (saidx_t)n);
+        if (side) pthread_join(th, NULL);
+        else sa_tables(s);
+    }
     if (rc != 0) {
         snprintf(err, errlen, "suffix sort failed (libdivsufsort returned %d)", rc);
         bsd_sa_free(s);

@@ -62,6 +62,8 @@ struct bsd_old {
 /* Memory a suffix array index over n bytes takes (array, bucket table, filter), with the filter
  * capped at 2^bloom_cap bits; and the memory a built one takes. */
 uint64_t bsd_sa_bytes(int64_t n, unsigned bloom_cap);
+/* The same without the filter: the array and the bucket table. */
+uint64_t bsd_sa_core_bytes(int64_t n);
 uint64_t bsd_sa_mem(const bsd_sa *s);
 /* The largest filter cap for an index over n bytes that takes at most spare bytes more than the
  * default one (which it returns when spare is 0). */
@@ -70,9 +72,22 @@ uint64_t bsd_blockindex_bytes(int64_t n);
 
 /* bsd_index.c */
 int bsd_blockindex_build(bsd_old *o);                       /* 0 or -1 (no memory) */
-/* threads > 1: the bucket table and filter are built on a second thread during the sort. */
+/* threads > 1: the sort runs on two threads (bsd_sort_split) when room, the memory it may
+ * take beyond the index itself, allows; otherwise the bucket table and filter are built on a
+ * second thread during a one-thread sort. The index is the same either way. */
 int bsd_sa_build(bsd_sa *s, const unsigned char *text, int64_t n, unsigned bloom_cap,
-                 unsigned threads, char *err, size_t errlen);
+                 unsigned threads, uint64_t room, char *err, size_t errlen);
+
+/* bsd_sort.c: the suffix array of d[0, n) into sa on two threads, the same array one
+ * libdivsufsort call gives; side(side_arg) runs on the second thread while the halves merge
+ * (or here, without a thread). 0: done; 1: not done (too small, no room, no thread or no exact
+ * cut; side not run); 2: not done, the merge gave up on repetitive text (sa overwritten, side
+ * run); -2: libdivsufsort failed. */
+int bsd_sort_split(const unsigned char *d, int64_t n, int32_t *sa, uint64_t room,
+                   void (*side)(void *), void *side_arg);
+/* The memory bsd_sort_split takes beyond sa with this room: at most room, 0 when it would not
+ * split. */
+uint64_t bsd_sort_tmp_bytes(int64_t n, uint64_t room);
 void bsd_sa_free(bsd_sa *s);
 /* Longest match of p[0, plen) in the text: its length (0 when shorter than BSD_QGRAM or ruled
  * out by the filter), position in *pos. */
