@@ -309,12 +309,15 @@ static inline int64_t lcp_at(const unsigned char *old, int64_t n, int64_t sp, in
 DEFINE_FIND(find32, int32_t)
 DEFINE_FIND(find64, int64_t)
 
+/* The scans search position after position: each search fetches the filter word of the one
+ * this far ahead, so that it has arrived when that search comes. */
+#define BLOOM_AHEAD 4
+
 int64_t bsd_sa_find(const bsd_sa *o, const unsigned char *p, int64_t plen, int64_t *pos) {
     if (plen < BSD_QGRAM) return 0;
     size_t h = qgram_hash(p, o->bloom_bits);
-    /* the scans search position after position: fetch the next one's filter word now */
-    if (plen > BSD_QGRAM) {
-        size_t h1 = qgram_hash(p + 1, o->bloom_bits);
+    if (plen >= BSD_QGRAM + BLOOM_AHEAD) {
+        size_t h1 = qgram_hash(p + BLOOM_AHEAD, o->bloom_bits);
         __builtin_prefetch(&o->bloom[h1 >> 6]);
     }
     if (!(o->bloom[h >> 6] >> (h & 63) & 1)) return 0;
