@@ -20,7 +20,7 @@
 #include "bsd_internal.h"
 
 /* Below this size one call is fast enough (and the merge would eat the gain). */
-#define SPLIT_MIN ((int64_t)4 << 20)
+#define SPLIT_MIN ((int64_t)1 << 20)
 #define GUARD ((int64_t)64 << 10)
 /* Cut points tried, as sixteenths of n taken off n / 2. A smaller A also needs less memory. */
 #define CUT_TRIES 4

@@ -112,7 +112,7 @@ int main(void) {
     for (int64_t i = 0; i < n; i++) d[i] = (unsigned char)rnd();
     CHECK(split_matches("no room", d, n, MIB) == 1, "no room: not declined");
     CHECK(bsd_sort_tmp_bytes(n, MIB) == 0, "no room: temporary memory reported");
-    CHECK(split_matches("small", d, 3 * MIB, BIG_ROOM) == 1, "small: not declined");
+    CHECK(split_matches("small", d, MIB - 1, BIG_ROOM) == 1, "small: not declined");
 
     /* a room between the cuts: a smaller cut, its memory within the room */
     {
@@ -135,9 +135,10 @@ int main(void) {
             bsd_sa a, b;
             char err[256];
             CHECK(bsd_sa_build(&a, d, sn, 24, 1, 0, err, sizeof err) == 0, "build -j1: %s", err);
-            for (int r = 0; r < 2; r++) {
-                /* room for the sort with the filter during the merge, and without */
-                uint64_t room = r ? BIG_ROOM : bsd_sort_tmp_bytes(sn, BIG_ROOM);
+            for (int r = 0; r < 3; r++) {
+                /* room for the split sort with the filter filled after the merge, during it,
+                 * and none (one-thread sort, tables on the second thread) */
+                uint64_t room = r == 0 ? bsd_sort_tmp_bytes(sn, BIG_ROOM) : r == 1 ? BIG_ROOM : 0;
                 CHECK(bsd_sa_build(&b, d, sn, 24, 2, room, err, sizeof err) == 0,
                       "build -j2: %s", err);
                 CHECK(memcmp(a.sa, b.sa, (size_t)sn * 4) == 0, "index %lld/%d: arrays differ",
