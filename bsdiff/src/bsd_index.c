@@ -166,6 +166,17 @@ static void *bloom_fill(void *arg) {
 
 static size_t bloom_words(const bsd_sa *s) { return ((size_t)1 << s->bloom_bits) / 64; }
 
+/* The filter on two threads, each setting the bits of one half of its words. */
+static void bloom_fill_two(bsd_sa *s) {
+    size_t w = bloom_words(s);
+    bloom_job half[2] = {{s, 0, w / 2}, {s, w / 2, w}};
+    pthread_t th;
+    int two = pthread_create(&th, NULL, bloom_fill, &half[1]) == 0;
+    bloom_fill(&half[0]);
+    if (two) pthread_join(th, NULL);
+    else bloom_fill(&half[1]);
+}
+
 /* Both tables (the side work of a one-thread sort). */
 static void *sa_tables(void *arg) {
     bsd_sa *s = arg;
@@ -213,12 +224,7 @@ int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, unsigned bloom_ca
                 bsd_sa_free(s);
                 return -1;
             }
-            bloom_job half[2] = {{s, 0, bloom_words(s) / 2}, {s, bloom_words(s) / 2, bloom_words(s)}};
-            pthread_t th;
-            int two = pthread_create(&th, NULL, bloom_fill, &half[1]) == 0;
-            bloom_fill(&half[0]);
-            if (two) pthread_join(th, NULL);
-            else bloom_fill(&half[1]);
+            bloom_fill_two(s);
         }
     }
     int rc = split < 0 ? split : 0;

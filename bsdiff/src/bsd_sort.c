@@ -49,7 +49,8 @@ static int guard_repeats(const unsigned char *d, int64_t h) {
  * byte of the block: quadratic if each started from scratch. So the first mismatch found on a
  * diagonal is remembered with the stretch before it known to agree, and later comparisons on
  * the same diagonal that land in the stretch are answered from it. What is still compared is
- * counted; past MERGE_WORK the merge gives up and the caller sorts in one call. */
+ * counted; past MERGE_WORK_PER_BYTE bytes per byte of text the merge gives up and the caller
+ * sorts in one call. */
 #define DIAG_SLOTS 4096
 #define DIAG_MIN 64 /* shorter common prefixes are not worth a slot */
 
