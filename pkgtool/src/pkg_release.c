@@ -350,9 +350,11 @@ pkg_error pkg_release(pkg_ctx *ctx, const char *store, const char *app, const ch
         }
     }
 
-    /* 3. diffs in parallel: one job per worker. Every diff may use all cores: while the workers
-     * are busy the threads share the cores, and the last jobs of an uneven split (5 jobs on 2
-     * cores) still use the idle ones. */
+    /* 3. diffs in parallel: one job per worker. The cores are shared out by waves: the jobs
+     * that run nw at a time get cores / nw threads each (more would only add the two-thread
+     * sort's merge and switching to the same busy cores), and the last jobs of an uneven split
+     * (5 jobs on 2 cores) the cores the others leave idle. The thread count changes no patch
+     * byte. */
     if (!e && njobs) {
         unsigned cores = opt.threads;
         if (!cores) {
@@ -360,7 +362,11 @@ pkg_error pkg_release(pkg_ctx *ctx, const char *store, const char *app, const ch
             cores = n > 0 ? (unsigned)n : 1;
         }
         size_t nw = cores < njobs ? cores : njobs;
-        for (size_t i = 0; i < njobs; i++) jobs[i].threads = cores;
+        size_t tail = njobs % nw; /* jobs of the last, partial wave */
+        for (size_t i = 0; i < njobs; i++) {
+            size_t together = i < njobs - tail ? nw : tail;
+            jobs[i].threads = cores / together > 0 ? (unsigned)(cores / together) : 1;
+        }
         say(&opt, "diffing from %zu retained release%s with %zu worker%s", njobs, njobs > 1 ? "s" : "", nw,
             nw > 1 ? "s" : "");
         pool p = {jobs, njobs, 0, PTHREAD_MUTEX_INITIALIZER};
