@@ -362,6 +362,7 @@ pkg_error pkg_release(pkg_ctx *ctx, const char *store, const char *app, const ch
             cores = n > 0 ? (unsigned)n : 1;
         }
         size_t nw = cores < njobs ? cores : njobs;
+        if (nw > 64) nw = 64; /* worker threads started below */
         size_t tail = njobs % nw; /* jobs of the last, partial wave */
         for (size_t i = 0; i < njobs; i++) {
             size_t together = i < njobs - tail ? nw : tail;
@@ -372,7 +373,6 @@ pkg_error pkg_release(pkg_ctx *ctx, const char *store, const char *app, const ch
         pool p = {jobs, njobs, 0, PTHREAD_MUTEX_INITIALIZER};
         pthread_t th[64];
         size_t started = 0;
-        if (nw > 64) nw = 64;
         for (; started + 1 < nw; started++)
             if (pthread_create(&th[started], NULL, worker, &p) != 0) break;
         worker(&p);
