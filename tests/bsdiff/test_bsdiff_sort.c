@@ -126,6 +126,38 @@ int main(void) {
     for (int64_t i = MIB; i < 2 * MIB; i++) d[i] = "xy"[i & 1];
     for (int64_t i = n / 2 + MIB / 2; i < n / 2 + MIB; i++) d[i] = "xy"[i & 1];
 
+    /* random texts just above the split size, built from the things that make a merge hard:
+     * small alphabets, blocks copied from earlier (sometimes across the cut), runs, and
+     * short periods; whatever the sort answers, an array it returns is libdivsufsort's */
+    {
+        int64_t rn = MIB + 4096;
+        unsigned char *r = t_alloc((size_t)rn);
+        int merged = 0;
+        for (int round = 0; round < 24; round++) {
+            unsigned alpha = (unsigned[]){2, 4, 26, 256}[rnd() % 4];
+            for (int64_t i = 0; i < rn; i++) r[i] = (unsigned char)('a' + rnd() % alpha);
+            for (int k = (int)(rnd() % 6); k-- > 0;) {
+                int64_t len = 1 + rnd() % (200 << 10);
+                int64_t to = rnd() % (rn - len), from = rnd() % (rn - len);
+                switch (rnd() % 3) {
+                case 0: memmove(r + to, r + from, (size_t)len); break;
+                case 1: memset(r + to, (int)(rnd() & 0xFF), (size_t)len); break;
+                default: {
+                    int64_t per = 1 + rnd() % 7;
+                    for (int64_t i = per; i < len; i++) r[to + i] = r[to + i - per];
+                }
+                }
+            }
+            char name[32];
+            snprintf(name, sizeof name, "random round %d", round);
+            int rc = split_matches(name, r, rn, BIG_ROOM);
+            CHECK(rc >= 0 && rc <= 2, "%s: code %d", name, rc);
+            merged += rc == 0;
+        }
+        CHECK(merged >= 12, "only %d of 24 random texts were split and merged", merged);
+        free(r);
+    }
+
     /* the index: two threads (split sort, tables on the side) against one; the text still
      * holds the periodic stretches, so a merge that gives up falls back inside bsd_sa_build */
     {
