@@ -172,7 +172,7 @@ static uint64_t sort_room(const bsd_ctx *ctx, uint64_t bound, uint64_t held, int
  * index (for the cap check); sort_held = those of them already held during the sort, bound =
  * the peak bound (for the sort's temporary memory). */
 static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other, unsigned bloom_cap,
-                              uint64_t sort_held, uint64_t bound) {
+                              uint64_t sub_max, uint64_t sort_held, uint64_t bound) {
     bsd_error e = BSD_OK;
     pthread_mutex_lock(&o->lock);
     if (!o->index_built) {
@@ -190,7 +190,7 @@ static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other, unsi
             double t0 = bsd_now();
             char err[256] = "";
             uint64_t held = sort_held + (uint64_t)o->size + bsd_blockindex_bytes(o->size);
-            int rc = bsd_sa_build(&o->full, o->data, o->size, bloom_cap, eff_threads(ctx),
+            int rc = bsd_sa_build(&o->full, o->data, o->size, bloom_cap, sub_max, eff_threads(ctx),
                                   sort_room(ctx, bound, held, o->size), err, sizeof err);
             if (rc) {
                 e = rc == -1 ? fail(ctx, BSD_E_NOMEM, "out of memory for the suffix array")
@@ -211,7 +211,7 @@ static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other, unsi
 bsd_error bsd_old_build_index(bsd_ctx *ctx, bsd_old *o) {
     if (!ctx || !o) return BSD_E_MISUSE;
     ctx->detail[0] = 0;
-    return ensure_index(ctx, o, 0, bsd_bloom_cap(o->size, 0), 0,
+    return ensure_index(ctx, o, 0, bsd_bloom_cap(o->size, 0), 0, 0,
                         5 * (uint64_t)o->size + ((uint64_t)64 << 20));
 }
 
@@ -402,8 +402,9 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
     if (n <= SMALL_OLD || !prematch_ok || !fd->nanc || uncovered * 10 > n * 6) {
         free(r);
         uint64_t sa = bsd_sa_bytes(o->size, bsd_bloom_cap(o->size, 0));
-        bsd_error e = ensure_index(ctx, o, other,
-                                   bsd_bloom_cap(o->size, spare > sa ? spare - sa : 0),
+        uint64_t more = spare > sa ? spare - sa : 0, sub = bsd_sub_bytes(o->size);
+        if (sub > more) sub = more;
+        bsd_error e = ensure_index(ctx, o, other, bsd_bloom_cap(o->size, more - sub), sub,
                                    sort_held, bound);
         if (e) return e;
         fd->sa = &o->full;
@@ -431,8 +432,9 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
     double t0 = bsd_now();
     char err[256] = "";
     uint64_t need = (uint64_t)uncovered + bsd_sa_bytes(uncovered, bsd_bloom_cap(uncovered, 0));
-    int rc = bsd_sa_build(part, t, uncovered,
-                          bsd_bloom_cap(uncovered, spare > need ? spare - need : 0), threads,
+    uint64_t more = spare > need ? spare - need : 0, sub = bsd_sub_bytes(uncovered);
+    if (sub > more) sub = more;
+    int rc = bsd_sa_build(part, t, uncovered, bsd_bloom_cap(uncovered, more - sub), sub, threads,
                           sort_room(ctx, bound,
                                     sort_held + (uint64_t)n + bsd_blockindex_bytes(n) +
                                         (uint64_t)uncovered,
@@ -564,12 +566,20 @@ static bsd_error diff_core(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_
      * must not depend on the thread count, so neither may this test: it leaves out the chunk
      * results in flight, the one part of the estimate that grows with the threads (and a
      * bound far above what they hold). */
-    pthread_mutex_t cost_lock;
+    bsd_gate cost_gate;
     int have_lock = 0;
     if (ctx->stats.peak_estimate - inflight + REAL_COST_MEM <= bound) {
-        pthread_mutex_init(&cost_lock, NULL);
-        have_lock = 1;
-        fd.cost_lock = &cost_lock;
+        /* One compressor always; one per further thread while the whole estimate, chunks in
+         * flight included, stays under the bound (and --mem-limit) with them. */
+        uint64_t cap = ctx->opt.mem_limit && ctx->opt.mem_limit < bound ? ctx->opt.mem_limit : bound;
+        unsigned places = 1;
+        while (places < threads &&
+               ctx->stats.peak_estimate + (uint64_t)(places + 1) * REAL_COST_MEM <= cap)
+            places++;
+        if (bsd_gate_init(&cost_gate, places) == 0) {
+            have_lock = 1;
+            fd.cost_gate = &cost_gate;
+        }
     }
     int perr;
     bsd_pool *pool = bsd_pool_create(threads, &perr);
@@ -579,7 +589,7 @@ static bsd_error diff_core(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_
         bsd_gapm_free(&gm);
         free(ptext);
         free(parts);
-        if (have_lock) pthread_mutex_destroy(&cost_lock);
+        if (have_lock) bsd_gate_destroy(&cost_gate);
         return fail(ctx, perr == 1 ? BSD_E_NOMEM : BSD_E_THREAD, "cannot start %u worker threads",
                     threads);
     }
@@ -680,7 +690,7 @@ done:
     bsd_gapm_free(&gm);
     free(ptext);
     free(parts);
-    if (have_lock) pthread_mutex_destroy(&cost_lock);
+    if (have_lock) bsd_gate_destroy(&cost_gate);
     if (e == BSD_E_CANCELLED) return fail(ctx, e, "cancelled by the progress callback");
     if (e) return fail(ctx, e, "%s", err);
     return BSD_OK;

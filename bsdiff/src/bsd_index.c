@@ -39,6 +39,21 @@ static size_t block_slots_for(int64_t n, int64_t *stride) {
     return slots;
 }
 
+/* The second-level table: for texts of SUB_TEXT_MIN bytes or more (below, the searches are short
+ * and their probes stay in the cache), at most n / 8 bytes and 8 MiB (and what the caller gives),
+ * spent on the buckets of more than SUB_MIN suffixes, the largest first (a threshold that halves
+ * while the next step still fits). */
+#define SUB_TEXT_MIN ((int64_t)4 << 20)
+#define SUB_MIN 256
+#define SUB_MAX_BYTES ((uint64_t)8 << 20)
+#define SUB_OF_BYTES (65536 * (sizeof(int32_t) + sizeof(uint32_t *))) /* of, and rows while built */
+
+uint64_t bsd_sub_bytes(int64_t n) {
+    if (n < SUB_TEXT_MIN || n >= INT32_MAX) return 0;
+    uint64_t b = (uint64_t)n / 8;
+    return (b < SUB_MAX_BYTES ? b : SUB_MAX_BYTES) + SUB_OF_BYTES;
+}
+
 uint64_t bsd_sa_core_bytes(int64_t n) {
     return (n >= INT32_MAX ? 8 : 4) * (uint64_t)n + 65537 * 8;
 }
@@ -48,7 +63,7 @@ uint64_t bsd_sa_bytes(int64_t n, unsigned bloom_cap) {
 }
 
 uint64_t bsd_sa_mem(const bsd_sa *s) {
-    return (s->sa64 ? 8 : 4) * (uint64_t)s->size + 65537 * 8 + ((uint64_t)1 << s->bloom_bits) / 8;
+    return bsd_sa_core_bytes(s->size) + ((uint64_t)1 << s->bloom_bits) / 8 + s->sub_bytes;
 }
 
 uint64_t bsd_blockindex_bytes(int64_t n) {
@@ -125,7 +140,61 @@ void bsd_sa_free(bsd_sa *s) {
     free(s->sa);
     free(s->bucket);
     free(s->bloom);
+    free(s->sub_of);
+    free(s->sub);
     memset(s, 0, sizeof(*s));
+}
+
+/* The second level (see bsd_sa), from the bucket table; left out when memory is short. */
+static void sa_sub(bsd_sa *s) {
+    const unsigned char *d = s->text;
+    int64_t n = s->size, *b = s->bucket;
+    uint64_t budget = s->sub_bytes; /* what it may take, until it is built */
+    s->sub_bytes = 0;
+    if (budget < SUB_OF_BYTES + 2 * 257 * 4) return;
+    size_t cap = (size_t)((budget - SUB_OF_BYTES) / (257 * 4)) - 1, nbig = 0;
+    int64_t t = INT64_MAX;
+    for (int64_t th = (int64_t)1 << 30; th >= SUB_MIN; th /= 2) {
+        size_t c = 0;
+        for (unsigned k = 0; k < 65536; k++) c += b[k + 1] - b[k] > th;
+        if (c > cap) break;
+        t = th;
+        nbig = c;
+    }
+    if (!nbig) return;
+    /* one row more: the other keys count into it, so the pass below has no branch */
+    int32_t *of = malloc(65536 * sizeof(int32_t));
+    uint32_t *sub = calloc((nbig + 1) * 257, sizeof(uint32_t));
+    uint32_t **row = malloc(65536 * sizeof(*row));
+    if (!of || !sub || !row) {
+        free(of);
+        free(sub);
+        free(row);
+        return;
+    }
+    /* The one-byte suffix ends the range of the key just before its own (see sa_buckets),
+     * which then keeps its one-level search. */
+    unsigned skip = n > 0 && d[n - 1] > 0 ? ((unsigned)d[n - 1] << 8) - 1 : 0x10000;
+    int32_t j = 0;
+    for (unsigned k = 0; k < 65536; k++) of[k] = b[k + 1] - b[k] > t && k != skip ? j++ : -1;
+    for (unsigned k = 0; k < 65536; k++) row[k] = sub + (of[k] < 0 ? nbig : (size_t)of[k]) * 257;
+    for (int64_t i = 0; i + 2 < n; i++) row[(unsigned)d[i] << 8 | d[i + 1]][d[i + 2]]++;
+    free(row);
+    /* counts to starts; the suffix of two bytes sorts first in its bucket */
+    unsigned short2 = n >= 2 ? (unsigned)d[n - 2] << 8 | d[n - 1] : 0x10000;
+    for (unsigned k = 0; k < 65536; k++) {
+        if (of[k] < 0) continue;
+        uint32_t *r = sub + (size_t)of[k] * 257, at = (uint32_t)b[k] + (k == short2);
+        for (int c = 0; c < 256; c++) {
+            uint32_t cnt = r[c];
+            r[c] = at;
+            at += cnt;
+        }
+        r[256] = at;
+    }
+    s->sub_of = of;
+    s->sub = sub;
+    s->sub_bytes = SUB_OF_BYTES + (uint64_t)(nbig + 1) * 257 * sizeof(uint32_t);
 }
 
 /* The bucket table: it reads only the text, so it is built while the suffix sort runs. */
@@ -144,6 +213,7 @@ static void sa_buckets(bsd_sa *s) {
         run += c;
     }
     cnt[65536] = run;
+    sa_sub(s);
 }
 
 /* The q-gram filter's bits that fall in words [w0, w1): two threads fill disjoint halves. */
@@ -193,8 +263,11 @@ static void sa_buckets_side(void *arg) { sa_buckets(arg); }
 #define SA_TABLES_THREAD ((int64_t)1 << 20)
 
 int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, unsigned bloom_cap,
-                 unsigned threads, uint64_t room, char *err, size_t errlen) {
+                 uint64_t sub_max, unsigned threads, uint64_t room, char *err, size_t errlen) {
     memset(s, 0, sizeof(*s));
+    uint64_t sub_cap = bsd_sub_bytes(n);
+    s->sub_bytes = sub_max < sub_cap ? sub_max : sub_cap; /* sa_sub's budget */
+    room = room > s->sub_bytes ? room - s->sub_bytes : 0;   /* it may be built during the merge */
     s->text = d;
     s->size = n;
     s->bucket = calloc(65537, sizeof(int64_t));
@@ -260,6 +333,10 @@ static inline int64_t lcp_at(const unsigned char *old, int64_t n, int64_t sp, in
     return k + bsd_matchlen(old + sp + k, n - sp - k, p + k, plen - k);
 }
 
+/* With the second level, the search still takes the same steps over the whole two-byte bucket
+ * (so that it returns what it always did, including which of several whole matches of p), but
+ * a step whose probe lies outside p's three-byte range is settled without reading anything:
+ * such a suffix agrees with p in exactly two bytes and sorts before (or after) it. */
 #define DEFINE_FIND(NAME, T)                                                                   \
     static int64_t NAME(const bsd_sa *o, const T *sa, const unsigned char *p, int64_t plen,   \
                         int64_t *pos) {                                                        \
@@ -268,19 +345,43 @@ static inline int64_t lcp_at(const unsigned char *old, int64_t n, int64_t sp, in
         unsigned key = (unsigned)p[0] << 8 | p[1];                                             \
         int64_t lo = o->bucket[key], hi = o->bucket[key + 1] - 1;                              \
         if (lo > hi) return 0;                                                                 \
-        int64_t slo = sa[lo], shi = sa[hi];                                                    \
-        int64_t llo = lcp_at(old, n, slo, 2, p, plen);                                       \
-        if (llo == plen || lo == hi || (slo + llo < n && old[slo + llo] > p[llo])) {          \
-            *pos = slo;                                                                        \
-            return llo;                                                                        \
+        int64_t rlo = lo, rhi = hi; /* where probes must be read */                           \
+        if (o->sub_of && o->sub_of[key] >= 0) {                                                \
+            const uint32_t *r = o->sub + (size_t)o->sub_of[key] * 257 + p[2];                  \
+            rlo = r[0];                                                                        \
+            rhi = (int64_t)r[1] - 1;                                                           \
+            if (rlo > rhi) return 0; /* no suffix starts with p's first three bytes */       \
         }                                                                                      \
-        int64_t lhi = lcp_at(old, n, shi, 2, p, plen);                                       \
-        if (lhi == plen || shi + lhi == n || old[shi + lhi] < p[lhi]) {                        \
-            *pos = shi;                                                                        \
-            return lhi;                                                                        \
+        int64_t llo = 2, lhi = 2;                                                              \
+        if (lo >= rlo) {                                                                       \
+            int64_t slo = sa[lo];                                                              \
+            llo = lcp_at(old, n, slo, 2, p, plen);                                             \
+            if (llo == plen || lo == hi || (slo + llo < n && old[slo + llo] > p[llo])) {      \
+                *pos = slo;                                                                    \
+                return llo;                                                                    \
+            }                                                                                  \
+        }                                                                                      \
+        if (hi <= rhi) {                                                                       \
+            int64_t shi = sa[hi];                                                              \
+            lhi = lcp_at(old, n, shi, 2, p, plen);                                             \
+            if (lhi == plen || shi + lhi == n || old[shi + lhi] < p[lhi]) {                    \
+                *pos = shi;                                                                    \
+                return lhi;                                                                    \
+            }                                                                                  \
         }                                                                                      \
         while (hi - lo > 1) {                                                                  \
-            int64_t mid = lo + (hi - lo) / 2, sm = sa[mid];                                    \
+            int64_t mid = lo + (hi - lo) / 2;                                                  \
+            if (mid < rlo) {                                                                   \
+                lo = mid;                                                                      \
+                llo = 2;                                                                       \
+                continue;                                                                      \
+            }                                                                                  \
+            if (mid > rhi) {                                                                   \
+                hi = mid;                                                                      \
+                lhi = 2;                                                                       \
+                continue;                                                                      \
+            }                                                                                  \
+            int64_t sm = sa[mid];                                                              \
             int64_t k = llo < lhi ? llo : lhi;                                                 \
             /* the two possible next probes: their text now, the four after them their SA   \
              * entries (a probe otherwise waits on two cache misses in a row) */               \

@@ -36,6 +36,12 @@ typedef struct bsd_sa {
     int64_t *bucket; /* 65537 entries: SA range of each first-two-bytes prefix */
     uint64_t *bloom; /* presence filter of the text's BSD_QGRAM-grams */
     unsigned bloom_bits; /* log2 of the number of bits */
+    /* Second level for the largest two-byte buckets (32-bit arrays only): sub_of[k] is -1 or
+     * j, and sub[257 j + c] the first SA index of prefix k then byte c (sub[257 j + 256] the
+     * bucket's end), so a search starts from three bytes. NULL when not built. */
+    int32_t *sub_of;
+    uint32_t *sub;
+    uint64_t sub_bytes; /* both, allocated */
 } bsd_sa;
 
 struct bsd_old {
@@ -65,6 +71,9 @@ uint64_t bsd_sa_bytes(int64_t n, unsigned bloom_cap);
 /* The same without the filter: the array and the bucket table. */
 uint64_t bsd_sa_core_bytes(int64_t n);
 uint64_t bsd_sa_mem(const bsd_sa *s);
+/* The most the second-level table of an index over n bytes can take (0: never built); it is
+ * built only within what the caller gives (bsd_sa_build's sub_max). It changes no match. */
+uint64_t bsd_sub_bytes(int64_t n);
 /* The largest filter cap for an index over n bytes that takes at most spare bytes more than the
  * default one (which it returns when spare is 0). */
 unsigned bsd_bloom_cap(int64_t n, uint64_t spare);
@@ -76,7 +85,7 @@ int bsd_blockindex_build(bsd_old *o);                       /* 0 or -1 (no memor
  * take beyond the index itself, allows; otherwise the bucket table and filter are built on a
  * second thread during a one-thread sort. The index is the same either way. */
 int bsd_sa_build(bsd_sa *s, const unsigned char *text, int64_t n, unsigned bloom_cap,
-                 unsigned threads, uint64_t room, char *err, size_t errlen);
+                 uint64_t sub_max, unsigned threads, uint64_t room, char *err, size_t errlen);
 
 /* bsd_sort.c: the suffix array of d[0, n) into sa on two threads, the same array one
  * libdivsufsort call gives; side(side_arg) runs on the second thread while the halves merge
@@ -127,10 +136,21 @@ typedef struct bsd_finder {
     size_t nparts;        /* 0: sa is over all of old */
     const struct bsd_seg *anc;
     size_t nanc;
-    /* non-NULL: the matcher may settle close choices by compressing both candidates, one
-     * chunk at a time under this lock (memory to spare for a bzip2 compressor) */
-    pthread_mutex_t *cost_lock;
+    /* non-NULL: the matcher may settle close choices by compressing both candidates, as
+     * many chunks at a time as the gate has places (memory to spare for bzip2 compressors) */
+    struct bsd_gate *cost_gate;
 } bsd_finder;
+
+/* At most `places` holders at once. Who holds a place changes no result, only the memory. */
+typedef struct bsd_gate {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    unsigned places;
+} bsd_gate;
+int bsd_gate_init(bsd_gate *g, unsigned places); /* 0, or -1 */
+void bsd_gate_enter(bsd_gate *g);
+void bsd_gate_leave(bsd_gate *g);
+void bsd_gate_destroy(bsd_gate *g);
 int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_t plen,
                  int64_t *pos);
 

@@ -135,15 +135,17 @@ static void extend_pair(const unsigned char *old, int64_t oldsize, const unsigne
 
 /* The scan of bsdiff 4.x (see ANCHORS.md) over new[cs, ce), with three changes: matches shorter
  * than BSD_QGRAM are ignored (the q-gram filter skips their search), the gain a new alignment
- * must show is a parameter, and the stuck bound above. Positions inside are relative to cs. */
-int bsd_scan_chunk(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, int64_t ce,
-                   const bsd_scan_params *prm, bsd_seglist *out) {
-    const bsd_old *o = f->o;
-    const unsigned char *old = o->data, *nw = nw_all + cs;
-    int64_t oldsize = o->size, n = ce - cs;
-    int64_t scan = 0, len = 0, pos = 0, lastscan = 0, lastpos = 0, lastoffset = 0;
-    int64_t gain = prm->min_gain;
+ * must show is a parameter, and the stuck bound above. Positions inside are relative to cs.
+ * The scan can pause and go on (classic_run): its state between matches is this. */
+typedef struct classic_st {
+    int64_t scan, len, pos, lastscan, lastpos, lastoffset;
+} classic_st;
 
+static void classic_begin(const bsd_finder *f, const unsigned char *nw_all, int64_t cs,
+                          int64_t ce, classic_st *st) {
+    const unsigned char *old = f->o->data;
+    int64_t oldsize = f->o->size, n = ce - cs;
+    memset(st, 0, sizeof(*st));
     if (cs > 0 && n > 0) {
         /* A chunk after the first starts from the alignment a scan of all of new would most
          * likely carry into it: of the identity, the first long match of the chunk, and the
@@ -172,11 +174,30 @@ int bsd_scan_chunk(const bsd_finder *f, const unsigned char *nw_all, int64_t cs,
                 best_d = d;
             }
         }
-        lastpos = cs + best_d; /* old position of chunk position 0 */
-        lastoffset = cs + best_d;
+        st->lastpos = cs + best_d; /* old position of chunk position 0 */
+        st->lastoffset = cs + best_d;
     }
+}
+
+/* Runs the scan on from *st. Returns 1, with *st saved, as soon as a match at or past the
+ * chunk position pause is settled (segments before it are in out); 0 at the end of the chunk;
+ * -1 out of memory. */
+static int classic_run(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, int64_t ce,
+                       const bsd_scan_params *prm, bsd_seglist *out, classic_st *st,
+                       int64_t pause) {
+    const bsd_old *o = f->o;
+    const unsigned char *old = o->data, *nw = nw_all + cs;
+    int64_t oldsize = o->size, n = ce - cs;
+    int64_t scan = st->scan, len = st->len, pos = st->pos, lastscan = st->lastscan,
+            lastpos = st->lastpos, lastoffset = st->lastoffset;
+    int64_t gain = prm->min_gain;
+    int rc = 0;
 #define MATCHES(i) ((i) + lastoffset >= 0 && (i) + lastoffset < oldsize && old[(i) + lastoffset] == nw[i])
     while (scan < n) {
+        if (scan >= pause) {
+            rc = 1;
+            break;
+        }
         int64_t oldscore = 0, scsc;
         int stuck = 0;
         for (scsc = scan += len; scan < n; scan++) {
@@ -206,7 +227,20 @@ int bsd_scan_chunk(const bsd_finder *f, const unsigned char *nw_all, int64_t cs,
         }
     }
 #undef MATCHES
-    return 0;
+    st->scan = scan;
+    st->len = len;
+    st->pos = pos;
+    st->lastscan = lastscan;
+    st->lastpos = lastpos;
+    st->lastoffset = lastoffset;
+    return rc;
+}
+
+int bsd_scan_chunk(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, int64_t ce,
+                   const bsd_scan_params *prm, bsd_seglist *out) {
+    classic_st st;
+    classic_begin(f, nw_all, cs, ce, &st);
+    return classic_run(f, nw_all, cs, ce, prm, out, &st, INT64_MAX) < 0 ? -1 : 0;
 }
 
 /* Block pre-match. Walks new keeping the current alignment while it matches exactly; where it
@@ -645,36 +679,59 @@ static const bsd_seg *covering_anchor(const bsd_finder *f, int64_t cs, int64_t c
  * approximate alignments run (tables of relocated pointers, shifted data); over code it loses
  * by 5-25%. So it first runs over the chunk's first PROBE_LEN bytes only: when it is more than
  * PROBE_MARGIN percent costlier there than the cover segments (clipped to the same bytes), the
- * rest of the chunk is left to the cover matcher. */
+ * rest of the chunk is left to the cover matcher; otherwise the same scan goes on from where it
+ * paused. */
 #define PROBE_LEN ((int64_t)128 << 10)
 #define PROBE_MARGIN 5
 
-/* 1: the classic scan is not worth running (alt then holds a copy of out), 0: it is (alt
- * empty), -1: out of memory. */
-static int classic_hopeless(const bsd_finder *f, const unsigned char *nw_all, int64_t cs,
-                            int64_t ce, const bsd_scan_params *prm, const bsd_scan_params *p3,
-                            const bsd_seglist *out, bsd_seglist *alt) {
-    if (ce - cs < 4 * PROBE_LEN) return 0;
-    int64_t pe = cs + PROBE_LEN;
+/* Appends the segments of v[0, n) clipped to new positions below pe. */
+static int push_clipped(bsd_seglist *dst, const bsd_seg *v, size_t n, int64_t pe) {
+    for (size_t q = 0; q < n && v[q].newp < pe; q++) {
+        int64_t l = v[q].len;
+        if (v[q].newp + l > pe) l = pe - v[q].newp;
+        if (bsd_seglist_push(dst, v[q].newp, v[q].oldp, l)) return -1;
+    }
+    return 0;
+}
+
+/* Runs the classic scan over the chunk into alt. 1: it paused after the probe and is not worth
+ * going on with (alt then holds a copy of out); 0: alt holds the whole scan; -1: out of
+ * memory. */
+static int classic_probed(const bsd_finder *f, const unsigned char *nw_all, int64_t cs,
+                          int64_t ce, const bsd_scan_params *prm, const bsd_scan_params *p3,
+                          const bsd_seglist *out, bsd_seglist *alt) {
+    classic_st st;
+    classic_begin(f, nw_all, cs, ce, &st);
+    if (ce - cs < 4 * PROBE_LEN) return classic_run(f, nw_all, cs, ce, prm, alt, &st, INT64_MAX);
     size_t alt0 = alt->n, out0 = out->n;
     while (out0 > 0 && out->v[out0 - 1].newp >= cs) out0--; /* this chunk's segments */
-    bsd_seglist clip = {0};
+    int run = classic_run(f, nw_all, cs, ce, prm, alt, &st, PROBE_LEN);
+    if (run <= 0) return run;
+    int64_t pe = cs + PROBE_LEN;
+    bsd_seglist ca_l = {0}, cb_l = {0};
     int rc = -1;
-    if (bsd_scan_chunk(f, nw_all, cs, pe, prm, alt)) goto out;
-    for (size_t q = out0; q < out->n && out->v[q].newp < pe; q++) {
-        int64_t l = out->v[q].len;
-        if (out->v[q].newp + l > pe) l = pe - out->v[q].newp;
-        if (bsd_seglist_push(&clip, out->v[q].newp, out->v[q].oldp, l)) goto out;
+    if (push_clipped(&ca_l, alt->v + alt0, alt->n - alt0, pe)) goto out;
+    if (st.lastscan < PROBE_LEN) {
+        /* the alignment the scan holds, carried forward as at the end of the data */
+        int64_t lenf, lenb;
+        extend_pair(f->o->data, f->o->size, nw_all + cs, st.lastscan, st.lastpos, PROBE_LEN, 0, 0,
+                    &lenf, &lenb);
+        if (lenf > 0 && bsd_seglist_push(&ca_l, cs + st.lastscan, st.lastpos, lenf)) goto out;
     }
-    const bsd_seg *av = alt->n > alt0 ? alt->v + alt0 : NULL; /* the list may be empty: NULL */
-    int64_t ca = seg_cost(f->o, nw_all, cs, pe, av, alt->n - alt0, p3, p3->c_lit);
-    int64_t cb = seg_cost(f->o, nw_all, cs, pe, clip.v, clip.n, p3, p3->c_lit);
-    alt->n = alt0;
-    rc = ca * 100 > cb * (100 + PROBE_MARGIN);
-    for (size_t q = out0; rc == 1 && q < out->n; q++)
-        if (bsd_seglist_push(alt, out->v[q].newp, out->v[q].oldp, out->v[q].len)) rc = -1;
+    if (push_clipped(&cb_l, out->v + out0, out->n - out0, pe)) goto out;
+    int64_t ca = seg_cost(f->o, nw_all, cs, pe, ca_l.v, ca_l.n, p3, p3->c_lit);
+    int64_t cb = seg_cost(f->o, nw_all, cs, pe, cb_l.v, cb_l.n, p3, p3->c_lit);
+    if (ca * 100 > cb * (100 + PROBE_MARGIN)) {
+        alt->n = alt0;
+        rc = 1;
+        for (size_t q = out0; q < out->n; q++)
+            if (bsd_seglist_push(alt, out->v[q].newp, out->v[q].oldp, out->v[q].len)) rc = -1;
+    } else {
+        rc = classic_run(f, nw_all, cs, ce, prm, alt, &st, INT64_MAX);
+    }
 out:
-    bsd_seglist_free(&clip);
+    bsd_seglist_free(&ca_l);
+    bsd_seglist_free(&cb_l);
     return rc;
 }
 
@@ -700,22 +757,21 @@ int bsd_scan_both(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, 
      * choice prices them lower, except in compressed-looking data. */
     bsd_scan_params p3 = p2;
     if (p2.c_lit < 16) p3.c_mis = CHOOSE_MIS;
-    int hopeless = classic_hopeless(f, nw_all, cs, ce, prm, &p3, out, alt);
+    int hopeless = classic_probed(f, nw_all, cs, ce, prm, &p3, out, alt);
     if (hopeless) return hopeless < 0 ? -1 : 0;
-    if (bsd_scan_chunk(f, nw_all, cs, ce, prm, alt)) return -1;
     int64_t ca = seg_cost(f->o, nw_all, cs, ce, alt->v, alt->n, &p3, p2.c_lit);
     int64_t cb = seg_cost(f->o, nw_all, cs, ce, out->v, out->n, &p3, p2.c_lit);
     int64_t lo = ca < cb ? ca : cb, gap = ca > cb ? ca - cb : cb - ca;
-    if (f->cost_lock && gap * 100 <= lo * REAL_COST_CLOSE &&
+    if (f->cost_gate && gap * 100 <= lo * REAL_COST_CLOSE &&
         (alt->n != out->n || (alt->n && memcmp(alt->v, out->v, alt->n * sizeof *alt->v)))) {
         /* too close to call: compress both where they differ (one chunk at a time, which
          * bounds the memory) */
         int64_t win[2 * DIFFER_WINDOWS];
         size_t nwin = differ_windows(alt, out, cs, ce, win, DIFFER_WINDOWS);
-        pthread_mutex_lock(f->cost_lock);
+        bsd_gate_enter(f->cost_gate);
         int64_t ra = real_cost(f->o, nw_all, alt, win, nwin);
         int64_t rb = real_cost(f->o, nw_all, out, win, nwin);
-        pthread_mutex_unlock(f->cost_lock);
+        bsd_gate_leave(f->cost_gate);
         if (ra >= 0 && rb >= 0) {
             ca = ra;
             cb = rb;

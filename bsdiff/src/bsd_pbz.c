@@ -113,6 +113,37 @@ void bsd_pool_free(bsd_pool *p) {
     free(p);
 }
 
+/* ---------------- gate ---------------- */
+
+int bsd_gate_init(bsd_gate *g, unsigned places) {
+    g->places = places;
+    if (pthread_mutex_init(&g->m, NULL)) return -1;
+    if (pthread_cond_init(&g->c, NULL)) {
+        pthread_mutex_destroy(&g->m);
+        return -1;
+    }
+    return 0;
+}
+
+void bsd_gate_enter(bsd_gate *g) {
+    pthread_mutex_lock(&g->m);
+    while (g->places == 0) pthread_cond_wait(&g->c, &g->m);
+    g->places--;
+    pthread_mutex_unlock(&g->m);
+}
+
+void bsd_gate_leave(bsd_gate *g) {
+    pthread_mutex_lock(&g->m);
+    g->places++;
+    pthread_cond_signal(&g->c);
+    pthread_mutex_unlock(&g->m);
+}
+
+void bsd_gate_destroy(bsd_gate *g) {
+    pthread_cond_destroy(&g->c);
+    pthread_mutex_destroy(&g->m);
+}
+
 /* ---------------- spill ---------------- */
 
 void bsd_spill_init(bsd_spill *s, size_t mem_limit) {

@@ -4,6 +4,7 @@
 #ifndef T_CHECK_H
 #define T_CHECK_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -35,6 +36,14 @@ static inline void *t_alloc(size_t n) {
         exit(2);
     }
     return p;
+}
+
+/* xorshift64: the tests' reproducible pseudo-random numbers, from a state of their own. */
+static inline uint32_t t_rnd(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return (uint32_t)(*s >> 11);
 }
 
 #endif

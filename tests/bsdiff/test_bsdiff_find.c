@@ -1,0 +1,167 @@
+/* test_bsdiff_find.c - the second-level table of the suffix-array index (three-byte ranges for
+ * the largest two-byte buckets) is right, and changes no search result: every longest-match
+ * search returns the same length and the same position with it as without it, including which
+ * of several whole matches of a short pattern, the two-byte suffix at the head of its bucket and
+ * the one-byte suffix at the tail of the bucket before its own. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bsd_internal.h"
+#include "t_check.h"
+
+static uint64_t rng = 0xD1B54A32D192ED03ull;
+static uint32_t rnd(void) { return t_rnd(&rng); }
+
+#define MIB ((int64_t)1 << 20)
+#define BIG_ROOM ((uint64_t)1 << 40)
+#define PROBES 150000
+
+/* The table against the array: each big bucket's ranges tile it (after its two-byte suffix, if
+ * any) and hold exactly the suffixes with that third byte. Returns the number of big buckets. */
+static int check_table(const char *name, const bsd_sa *s) {
+    const int32_t *sa = s->sa;
+    const unsigned char *d = s->text;
+    int64_t n = s->size;
+    int big = 0;
+    for (unsigned k = 0; k < 65536; k++) {
+        if (s->sub_of[k] < 0) continue;
+        big++;
+        const uint32_t *r = s->sub + (size_t)s->sub_of[k] * 257;
+        int64_t b0 = s->bucket[k], b1 = s->bucket[k + 1];
+        int two = n >= 2 && ((unsigned)d[n - 2] << 8 | d[n - 1]) == k;
+        CHECK(r[0] == b0 + two && r[256] == b1, "%s: key %04x: ranges [%u, %u) in bucket [%lld, "
+              "%lld)", name, k, r[0], r[256], (long long)b0, (long long)b1);
+        for (int c = 0; c < 256; c++) {
+            CHECK(r[c] <= r[c + 1], "%s: key %04x: range of %d runs backwards", name, k, c);
+            for (uint32_t q = r[c]; q < r[c + 1] && q < b1; q++) {
+                int64_t p = sa[q];
+                if (p + 2 >= n || d[p] != k >> 8 || d[p + 1] != (k & 0xFF) || d[p + 2] != c) {
+                    CHECK(0, "%s: key %04x byte %d: SA entry %u (suffix %lld) is not in range",
+                          name, k, c, q, (long long)p);
+                    return big;
+                }
+            }
+        }
+    }
+    return big;
+}
+
+/* One search on both indexes: the same answer. */
+static int same_find(const char *name, const bsd_sa *a, const bsd_sa *b, const unsigned char *p,
+                     int64_t plen, const char *kind) {
+    int64_t pa = -1, pb = -1;
+    int64_t la = bsd_sa_find(a, p, plen, &pa), lb = bsd_sa_find(b, p, plen, &pb);
+    if (la != lb || (la && pa != pb)) {
+        CHECK(0, "%s: %s search of %lld bytes: %lld at %lld without the table, %lld at %lld with",
+              name, kind, (long long)plen, (long long)la, (long long)pa, (long long)lb,
+              (long long)pb);
+        return 0;
+    }
+    return 1;
+}
+
+/* Builds the index of d[0, n) without and with the table and compares searches of patterns
+ * taken from the text (whole, run to the end, with a changed byte) and of random ones. */
+static void compare(const char *name, const unsigned char *d, int64_t n) {
+    bsd_sa a, b;
+    char err[256];
+    CHECK(bsd_sa_build(&a, d, n, 24, 0, 1, 0, err, sizeof err) == 0, "%s: build: %s", name, err);
+    CHECK(bsd_sa_build(&b, d, n, 24, BIG_ROOM, 2, BIG_ROOM, err, sizeof err) == 0,
+          "%s: build with the table: %s", name, err);
+    CHECK(a.sub == NULL && a.sub_bytes == 0, "%s: table built with no memory given", name);
+    CHECK(b.sub != NULL && b.sub_bytes > 0 && b.sub_bytes <= bsd_sub_bytes(n),
+          "%s: table of %llu bytes (limit %llu)", name, (unsigned long long)b.sub_bytes,
+          (unsigned long long)bsd_sub_bytes(n));
+    if (!b.sub) goto out;
+    CHECK(memcmp(a.sa, b.sa, (size_t)n * 4) == 0, "%s: arrays differ", name);
+    int big = check_table(name, &b);
+    CHECK(big >= 8, "%s: only %d buckets got a second level", name, big);
+
+    unsigned char p[96];
+    int ok = 1;
+    for (int t = 0; t < PROBES && ok; t++) {
+        int64_t at = (int64_t)(rnd() % (uint32_t)n), plen = 8 + rnd() % 56;
+        switch (t % 5) {
+        case 0: /* short: many whole matches, the search stops at the first it meets */
+            plen = 8 + rnd() % 4;
+            /* fall through */
+        case 1:
+            if (at + plen > n) plen = n - at;
+            if (plen < 8) continue;
+            ok = same_find(name, &a, &b, d + at, plen, "text");
+            break;
+        case 2: /* near the end: patterns that run into the last suffixes */
+            at = n - 1 - rnd() % 200;
+            plen = n - at;
+            memcpy(p, d + at, (size_t)(plen < 96 ? plen : 96));
+            if (plen > 96) plen = 96;
+            if (plen >= 8) p[plen - 1] ^= (unsigned char)(rnd() % 2);
+            ok = same_find(name, &a, &b, p, plen, "end");
+            break;
+        case 3: /* a changed byte after the first two: another three-byte range, or none */
+            if (at + plen > n) at = n - plen;
+            memcpy(p, d + at, (size_t)plen);
+            p[2 + rnd() % (uint32_t)(plen - 2)] = (unsigned char)rnd();
+            ok = same_find(name, &a, &b, p, plen, "changed");
+            break;
+        default: /* the first two bytes of the text, then anything */
+            if (at + 2 > n) at = n - 2;
+            p[0] = d[at];
+            p[1] = d[at + 1];
+            for (int64_t i = 2; i < plen; i++) p[i] = (unsigned char)rnd();
+            ok = same_find(name, &a, &b, p, plen, "random");
+        }
+    }
+    /* the tails themselves: the last suffixes as patterns */
+    for (int64_t at = n - 8; at >= n - 64 && ok; at--)
+        ok = same_find(name, &a, &b, d + at, n - at, "tail");
+out:
+    bsd_sa_free(&a);
+    bsd_sa_free(&b);
+}
+
+int main(void) {
+    int64_t n = 5 * MIB + 777;
+    unsigned char *d = t_alloc((size_t)n);
+
+    /* machine-code-like: a skewed byte distribution (zeros and a few opcodes common), so that
+     * hundreds of two-byte buckets are large, with copied blocks for long matches */
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t r = rnd() % 100;
+        d[i] = r < 30 ? 0 : r < 45 ? 0xFF : r < 60 ? (unsigned char)(0x40 + rnd() % 8)
+                                            : (unsigned char)rnd();
+    }
+    for (int k = 0; k < 200; k++) {
+        int64_t len = 64 + rnd() % 4096, to = rnd() % (n - len), from = rnd() % (n - len);
+        memmove(d + to, d + from, (size_t)len);
+    }
+    compare("skewed", d, n);
+
+    /* the one-byte suffix: the text ends in 0x42 and 0x41 0xFF is a big bucket, whose range
+     * then ends with that suffix */
+    for (int64_t i = 0; i < n; i += 2) {
+        d[i] = (unsigned char)(rnd() % 4 ? 0x41 : rnd());
+        d[i + 1] = (unsigned char)(rnd() % 2 ? 0xFF : rnd());
+    }
+    d[n - 1] = 0x42;
+    compare("one-byte tail", d, n);
+
+    /* the two-byte suffix heads a big bucket: the text ends in a frequent pair */
+    for (int64_t i = 0; i < n; i++) d[i] = (unsigned char)("abcab\0\0x"[rnd() % 8]);
+    d[n - 2] = 'a';
+    d[n - 1] = 'b';
+    compare("two-byte tail", d, n);
+
+    /* ends in zeros: no bucket before the one-byte suffix's own */
+    d[n - 2] = 0;
+    d[n - 1] = 0;
+    compare("zero tail", d, n);
+
+    /* below the size that gets a table */
+    CHECK(bsd_sub_bytes(MIB) == 0, "a 1 MiB text would get a second level");
+
+    free(d);
+    return t_done("bsdiff_find");
+}
