@@ -172,11 +172,8 @@ static void sa_sub(bsd_sa *s) {
         free(row);
         return;
     }
-    /* The one-byte suffix ends the range of the key just before its own (see sa_buckets),
-     * which then keeps its one-level search. */
-    unsigned skip = n > 0 && d[n - 1] > 0 ? ((unsigned)d[n - 1] << 8) - 1 : 0x10000;
     int32_t j = 0;
-    for (unsigned k = 0; k < 65536; k++) of[k] = b[k + 1] - b[k] > t && k != skip ? j++ : -1;
+    for (unsigned k = 0; k < 65536; k++) of[k] = b[k + 1] - b[k] > t ? j++ : -1;
     for (unsigned k = 0; k < 65536; k++) row[k] = sub + (of[k] < 0 ? nbig : (size_t)of[k]) * 257;
     for (int64_t i = 0; i + 2 < n; i++) row[(unsigned)d[i] << 8 | d[i + 1]][d[i + 2]]++;
     free(row);
@@ -213,6 +210,7 @@ static void sa_buckets(bsd_sa *s) {
         run += c;
     }
     cnt[65536] = run;
+    s->tail_key = n > 0 && d[n - 1] > 0 ? ((unsigned)d[n - 1] << 8) - 1 : 0x10000;
     sa_sub(s);
 }
 
@@ -222,13 +220,25 @@ typedef struct bloom_job {
     size_t w0, w1;
 } bloom_job;
 
+/* Each bit set is a miss in a table far larger than the cache: the word FILL_AHEAD positions
+ * on is fetched (for writing) while this one is set. */
+#define FILL_AHEAD 32
+
 static void *bloom_fill(void *arg) {
     bloom_job *j = arg;
     const unsigned char *d = j->s->text;
     unsigned lg = j->s->bloom_bits;
     uint64_t *bloom = j->s->bloom;
-    for (int64_t i = 0; i + BSD_QGRAM <= j->s->size; i++) {
-        size_t h = qgram_hash(d + i, lg), w = h >> 6;
+    int64_t end = j->s->size - BSD_QGRAM + 1; /* positions [0, end) have a q-gram */
+    size_t ring[FILL_AHEAD];
+    for (int64_t i = 0; i < FILL_AHEAD && i < end; i++) ring[i] = qgram_hash(d + i, lg);
+    for (int64_t i = 0; i < end; i++) {
+        size_t h = ring[i % FILL_AHEAD], w = h >> 6;
+        if (i + FILL_AHEAD < end) {
+            size_t a = qgram_hash(d + i + FILL_AHEAD, lg);
+            ring[i % FILL_AHEAD] = a;
+            if ((a >> 6) >= j->w0 && (a >> 6) < j->w1) __builtin_prefetch(&bloom[a >> 6], 1);
+        }
         if (w >= j->w0 && w < j->w1) bloom[w] |= (uint64_t)1 << (h & 63);
     }
     return NULL;
@@ -343,7 +353,7 @@ static inline int64_t lcp_at(const unsigned char *old, int64_t n, int64_t sp, in
         const unsigned char *old = o->text;                                                    \
         int64_t n = o->size;                                                                   \
         unsigned key = (unsigned)p[0] << 8 | p[1];                                             \
-        int64_t lo = o->bucket[key], hi = o->bucket[key + 1] - 1;                              \
+        int64_t lo = o->bucket[key], hi = o->bucket[key + 1] - 1 - (key == o->tail_key);       \
         if (lo > hi) return 0;                                                                 \
         int64_t rlo = lo, rhi = hi; /* where probes must be read */                           \
         if (o->sub_of && o->sub_of[key] >= 0) {                                                \

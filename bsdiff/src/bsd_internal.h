@@ -33,7 +33,11 @@ typedef struct bsd_sa {
     int64_t size;
     int sa64;        /* 1: int64_t entries (divsufsort64), 0: int32_t */
     void *sa;
-    int64_t *bucket; /* 65537 entries: SA range of each first-two-bytes prefix */
+    /* 65537 entries: bucket[k] is the first SA index of the suffixes starting with the two
+     * bytes k; the one-byte suffix sorts between the keys c - 1 and c (c its byte), so the range
+     * of key tail_key (or of none: 0x10000) is [bucket[k], bucket[k + 1] - 1), not to its end */
+    int64_t *bucket;
+    unsigned tail_key;
     uint64_t *bloom; /* presence filter of the text's BSD_QGRAM-grams */
     unsigned bloom_bits; /* log2 of the number of bits */
     /* Second level for the largest two-byte buckets (32-bit arrays only): sub_of[k] is -1 or
