@@ -189,7 +189,8 @@ static bsd_error ensure_index(bsd_ctx *ctx, bsd_old *o, uint64_t mem_other, unsi
         } else {
             double t0 = bsd_now();
             char err[256] = "";
-            uint64_t held = sort_held + (uint64_t)o->size + bsd_blockindex_bytes(o->size);
+            uint64_t held = sort_held + (uint64_t)o->size +
+                            (o->blk_table ? bsd_blockindex_bytes(o->size) : 0);
             int rc = bsd_sa_build(&o->full, o->data, o->size, bloom_cap, sub_max, eff_threads(ctx),
                                   sort_room(ctx, bound, held, o->size), err, sizeof err);
             if (rc) {
@@ -436,7 +437,8 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
     if (sub > more) sub = more;
     int rc = bsd_sa_build(part, t, uncovered, bsd_bloom_cap(uncovered, more - sub), sub, threads,
                           sort_room(ctx, bound,
-                                    sort_held + (uint64_t)n + bsd_blockindex_bytes(n) +
+                                    sort_held + (uint64_t)n +
+                                        (o->blk_table ? bsd_blockindex_bytes(n) : 0) +
                                         (uint64_t)uncovered,
                                     uncovered),
                           err, sizeof err);
@@ -541,6 +543,10 @@ static bsd_error diff_core(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_
     }
     fd.anc = anc.v;
     fd.nanc = anc.n;
+    if (o->single_use) { /* nothing else reads it */
+        free(o->blk_table);
+        o->blk_table = NULL;
+    }
     /* Memory a suffix array's q-gram filter may take beyond its default size (fewer searches
      * that find nothing): what is left under the peak bound once compressing close choices
      * (below) has its share, and under --mem-limit. The filter's size changes no match, and
@@ -869,6 +875,7 @@ static bsd_error diff_pair(bsd_ctx *ctx, const void *old_data, size_t old_size,
             bsd_sink hs = {&held, mem_write};
             bsd_error e = bsd_prepare_old(ctx, xo.p ? xo.p : (unsigned char *)"", xo.len, &o);
             if (!e) {
+                o->single_use = 1;
                 e = diff_core(ctx, o, xn.p ? xn.p : (unsigned char *)"", xn.len, &hs, &xf);
                 copy_deflate_stats(&ctx->stats, &keep);
             }
@@ -882,7 +889,10 @@ static bsd_error diff_pair(bsd_ctx *ctx, const void *old_data, size_t old_size,
                 membuf plain = {0};
                 bsd_sink ps = {&plain, mem_write};
                 e = bsd_prepare_old(ctx, old_data, old_size, &o);
-                if (!e) e = diff_core(ctx, o, new_data, new_size, &ps, NULL);
+                if (!e) {
+                    o->single_use = 1;
+                    e = diff_core(ctx, o, new_data, new_size, &ps, NULL);
+                }
                 bsd_old_free(o);
                 if (!e && plain.len < held.len) {
                     free(held.p);
@@ -913,6 +923,7 @@ static bsd_error diff_pair(bsd_ctx *ctx, const void *old_data, size_t old_size,
     bsd_stats keep = ctx->stats;
     bsd_error e = bsd_prepare_old(ctx, old_data, old_size, &o);
     if (e) return e;
+    o->single_use = 1;
     e = diff_core(ctx, o, new_data, new_size, sink, NULL);
     copy_deflate_stats(&ctx->stats, &keep);
     bsd_old_free(o);

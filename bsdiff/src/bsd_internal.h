@@ -59,6 +59,9 @@ struct bsd_old {
     uint32_t *blk_table;
     size_t blk_mask;
     int64_t blk_stride;
+    /* Set by a caller that diffs this old once only: the block index goes as soon as the
+     * pre-match is done, which leaves its memory to the suffix sort. */
+    int single_use;
 
     /* Suffix array of all of old, built on first need under lock and kept. */
     pthread_mutex_t lock;

@@ -140,6 +140,9 @@ static void adversarial(void) {
     free(r2);
 }
 
+static int file_sink(void *opaque, const void *buf, size_t len) {
+    return fwrite(buf, 1, len, (FILE *)opaque) == len ? 0 : -1;
+}
 static int fail_sink(void *opaque, const void *buf, size_t len) {
     (void)opaque, (void)buf, (void)len;
     return -1;
@@ -197,6 +200,47 @@ static void api_tests(void) {
     }
     bsd_old_free(po);
     bsd_old_free(NULL);
+
+    /* An old diffed once (the convenience calls drop its block index after the pre-match) and
+     * the same old prepared and reused: the same patches, from the fast path each time. Large
+     * enough for the pre-match to replace the full suffix array. */
+    {
+        size_t bn = (size_t)6 << 20, m;
+        unsigned char *big = t_gen(T_TEXT, bn, 21);
+        bsd_old *bo = NULL;
+        bsd_options_init(&o);
+        CHECK(bsd_set_options(c, &o) == BSD_OK && bsd_prepare_old(c, big, bn, &bo) == BSD_OK,
+              "prepare 6 MiB");
+        for (int k = 0; k < 2 && bo; k++) {
+            unsigned char *nw = t_mutate(big, bn, 4 + k, 900 + (uint64_t)k, &m);
+            unsigned char *once = NULL, *reused = NULL;
+            size_t lonce = 0, lreused = 0;
+            bsd_stats st1, st2;
+            CHECK(bsd_diff_buffers(c, big, bn, nw, m, &once, &lonce) == BSD_OK, "once: %s",
+                  bsd_detail(c));
+            bsd_get_stats(c, &st1);
+            FILE *fp = tmpfile();
+            bsd_sink s = {fp, file_sink};
+            CHECK(fp && bsd_diff(c, bo, nw, m, &s) == BSD_OK, "reused #%d: %s", k, bsd_detail(c));
+            bsd_get_stats(c, &st2);
+            if (fp) {
+                lreused = (size_t)ftell(fp);
+                reused = t_alloc(lreused);
+                rewind(fp);
+                CHECK(fread(reused, 1, lreused, fp) == lreused, "read back");
+                fclose(fp);
+            }
+            CHECK(st1.fast_path == 1 && st2.fast_path == 1, "new #%d: fast path %d once, %d reused",
+                  k, st1.fast_path, st2.fast_path);
+            CHECK(once && reused && lonce == lreused && !memcmp(once, reused, lonce),
+                  "new #%d: %zu bytes diffed once, %zu with the prepared old", k, lonce, lreused);
+            bsd_buffer_free(once);
+            free(reused);
+            free(nw);
+        }
+        bsd_old_free(bo);
+        free(big);
+    }
 
     /* options */
     bsd_options_init(&o);
