@@ -684,12 +684,12 @@ static const bsd_seg *covering_anchor(const bsd_finder *f, int64_t cs, int64_t c
 #define PROBE_LEN ((int64_t)128 << 10)
 #define PROBE_MARGIN 5
 
-/* Appends the segments of v[0, n) clipped to new positions below pe. */
-static int push_clipped(bsd_seglist *dst, const bsd_seg *v, size_t n, int64_t pe) {
-    for (size_t q = 0; q < n && v[q].newp < pe; q++) {
-        int64_t l = v[q].len;
-        if (v[q].newp + l > pe) l = pe - v[q].newp;
-        if (bsd_seglist_push(dst, v[q].newp, v[q].oldp, l)) return -1;
+/* Appends the segments of src from index q on, clipped to new positions below pe. */
+static int push_clipped(bsd_seglist *dst, const bsd_seglist *src, size_t q, int64_t pe) {
+    for (; q < src->n && src->v[q].newp < pe; q++) {
+        const bsd_seg *g = &src->v[q];
+        int64_t l = g->newp + g->len > pe ? pe - g->newp : g->len;
+        if (bsd_seglist_push(dst, g->newp, g->oldp, l)) return -1;
     }
     return 0;
 }
@@ -710,7 +710,7 @@ static int classic_probed(const bsd_finder *f, const unsigned char *nw_all, int6
     int64_t pe = cs + PROBE_LEN;
     bsd_seglist ca_l = {0}, cb_l = {0};
     int rc = -1;
-    if (push_clipped(&ca_l, alt->v + alt0, alt->n - alt0, pe)) goto out;
+    if (push_clipped(&ca_l, alt, alt0, pe)) goto out;
     if (st.lastscan < PROBE_LEN) {
         /* the alignment the scan holds, carried forward as at the end of the data */
         int64_t lenf, lenb;
@@ -718,7 +718,7 @@ static int classic_probed(const bsd_finder *f, const unsigned char *nw_all, int6
                     &lenf, &lenb);
         if (lenf > 0 && bsd_seglist_push(&ca_l, cs + st.lastscan, st.lastpos, lenf)) goto out;
     }
-    if (push_clipped(&cb_l, out->v + out0, out->n - out0, pe)) goto out;
+    if (push_clipped(&cb_l, out, out0, pe)) goto out;
     int64_t ca = seg_cost(f->o, nw_all, cs, pe, ca_l.v, ca_l.n, p3, p3->c_lit);
     int64_t cb = seg_cost(f->o, nw_all, cs, pe, cb_l.v, cb_l.n, p3, p3->c_lit);
     if (ca * 100 > cb * (100 + PROBE_MARGIN)) {

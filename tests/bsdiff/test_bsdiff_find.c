@@ -149,7 +149,7 @@ int main(void) {
 
     /* the one-byte suffix: the text ends in 0x42 and 0x41 0xFF is a big bucket, whose range
      * then ends with that suffix */
-    for (int64_t i = 0; i < n; i += 2) {
+    for (int64_t i = 0; i + 1 < n; i += 2) {
         d[i] = (unsigned char)(rnd() % 4 ? 0x41 : rnd());
         d[i + 1] = (unsigned char)(rnd() % 2 ? 0xFF : rnd());
     }
