@@ -573,7 +573,7 @@ static bsd_error diff_core(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_
      * results in flight, the one part of the estimate that grows with the threads (and a
      * bound far above what they hold). */
     bsd_gate cost_gate;
-    int have_lock = 0;
+    int have_gate = 0;
     if (ctx->stats.peak_estimate - inflight + REAL_COST_MEM <= bound) {
         /* One compressor always; one per further thread while the whole estimate, chunks in
          * flight included, stays under the bound (and --mem-limit) with them. */
@@ -582,10 +582,16 @@ static bsd_error diff_core(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_
         while (places < threads &&
                ctx->stats.peak_estimate + (uint64_t)(places + 1) * REAL_COST_MEM <= cap)
             places++;
-        if (bsd_gate_init(&cost_gate, places) == 0) {
-            have_lock = 1;
-            fd.cost_gate = &cost_gate;
+        if (bsd_gate_init(&cost_gate, places)) { /* without it the patch would differ */
+            bsd_seglist_free(&anc);
+            bsd_sa_free(&part);
+            bsd_gapm_free(&gm);
+            free(ptext);
+            free(parts);
+            return fail(ctx, BSD_E_THREAD, "cannot create a lock");
         }
+        have_gate = 1;
+        fd.cost_gate = &cost_gate;
     }
     int perr;
     bsd_pool *pool = bsd_pool_create(threads, &perr);
@@ -595,7 +601,7 @@ static bsd_error diff_core(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_
         bsd_gapm_free(&gm);
         free(ptext);
         free(parts);
-        if (have_lock) bsd_gate_destroy(&cost_gate);
+        if (have_gate) bsd_gate_destroy(&cost_gate);
         return fail(ctx, perr == 1 ? BSD_E_NOMEM : BSD_E_THREAD, "cannot start %u worker threads",
                     threads);
     }
@@ -696,7 +702,7 @@ done:
     bsd_gapm_free(&gm);
     free(ptext);
     free(parts);
-    if (have_lock) bsd_gate_destroy(&cost_gate);
+    if (have_gate) bsd_gate_destroy(&cost_gate);
     if (e == BSD_E_CANCELLED) return fail(ctx, e, "cancelled by the progress callback");
     if (e) return fail(ctx, e, "%s", err);
     return BSD_OK;

@@ -45,7 +45,7 @@ typedef struct bsd_sa {
      * bucket's end), so a search starts from three bytes. NULL when not built. */
     int32_t *sub_of;
     uint32_t *sub;
-    uint64_t sub_bytes; /* both, allocated */
+    uint64_t sub_bytes; /* both, as allocated (while the index is built: what they may take) */
 } bsd_sa;
 
 struct bsd_old {
