@@ -536,7 +536,7 @@ static bsd_error diff_core(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_
     int64_t *parts = NULL;
     bsd_finder fd = {.o = o};
     bsd_error e = BSD_OK;
-    int pr = bsd_prematch(o, nw, m, &anc);
+    int pr = bsd_prematch(o, nw, m, threads, &anc);
     if (pr < 0) {
         bsd_seglist_free(&anc);
         return fail(ctx, BSD_E_NOMEM, "out of memory in the block pre-match");

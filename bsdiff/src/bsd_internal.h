@@ -217,7 +217,8 @@ int bsd_scan_both(const bsd_finder *f, const unsigned char *nw, int64_t cs, int6
                   const bsd_scan_params *prm, bsd_seglist *out, bsd_seglist *alt);
 /* Block pre-match over all of new: exact anchors, sorted, not overlapping in new. Returns 1,
  * 0 when it gave up because new is mostly unlike old (anchors emptied), -1 out of memory. */
-int bsd_prematch(const bsd_old *o, const unsigned char *nw, int64_t m, bsd_seglist *anc);
+int bsd_prematch(const bsd_old *o, const unsigned char *nw, int64_t m, unsigned threads,
+                 bsd_seglist *anc);
 
 /* bsd_write.c: the serializer and the two format writers. */
 typedef struct bsd_writer bsd_writer;

@@ -1,6 +1,8 @@
 /* bsd_match.c - the matcher: turns new into segments (aligned regions of old plus diff bytes).
  * Two strategies: the full scan over the suffix array, and the block pre-match fast path for
  * near-identical inputs. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include <bzlib.h>
@@ -246,58 +248,149 @@ int bsd_scan_chunk(const bsd_finder *f, const unsigned char *nw_all, int64_t cs,
 /* Block pre-match. Walks new keeping the current alignment while it matches exactly; where it
  * stops, looks the next BSD_BLOCK bytes up in old's block table, and extends a hit both ways.
  * Gives up once an eighth of new (at least 1 MiB) has been seen with more than 60% of it
- * unmatched: such inputs gain nothing from anchors. */
-int bsd_prematch(const bsd_old *o, const unsigned char *nw, int64_t m, bsd_seglist *anc) {
-    const unsigned char *old = o->data;
-    int64_t n = o->size, uncovered = 0;
-    int64_t check_at = m / 8 > ((int64_t)1 << 20) ? m / 8 : ((int64_t)1 << 20);
-    anc->n = 0;
-    if (n < BSD_BLOCK || m < BSD_BLOCK || !o->blk_table) return 1;
+ * unmatched: such inputs gain nothing from anchors.
+ *
+ * On two threads the second half of new is walked at the same time from its start, recording
+ * the walk's state after each anchor. Where the walk from the start, past the middle, ends an
+ * anchor in a recorded state (same position and alignment; the give-up test already made),
+ * the two walks go on identically, so the second walk's anchors from there are the ones the
+ * first would find: the result is the one-thread walk's, anchor for anchor. */
+typedef struct pm_event {
+    int64_t p, off;
+    size_t nanc; /* anchors found up to it; the last ends at p */
+} pm_event;
 
-    int64_t p = 0, off = 0, last_end = 0;
-    while (p < m) {
-        if (p + off >= 0 && p + off < n) {
-            int64_t l = bsd_matchlen(nw + p, m - p, old + p + off, n - p - off);
-            if (l >= 16 || (l > 0 && (p + l == m || p + off + l == n))) {
-                if (anc->n && anc->v[anc->n - 1].oldp - anc->v[anc->n - 1].newp == off &&
-                    anc->v[anc->n - 1].newp + anc->v[anc->n - 1].len == p)
-                    anc->v[anc->n - 1].len += l;
-                else if (bsd_seglist_push(anc, p, p + off, l))
-                    return -1;
-                p += l;
-                last_end = p;
-                continue;
-            }
-        }
-        if (p + BSD_BLOCK <= m) {
-            if (p + 8 + BSD_BLOCK <= m) bsd_block_prefetch(o, nw + p + 8);
-            int64_t q = bsd_block_lookup(o, nw + p);
-            if (q >= 0) {
-                int64_t b = 0;
-                while (p - b > last_end && q - b > 0 && nw[p - b - 1] == old[q - b - 1]) b++;
-                off = q - p;
-                int64_t start = p - b;
-                int64_t l = b + BSD_BLOCK +
-                            bsd_matchlen(nw + p + BSD_BLOCK, m - p - BSD_BLOCK,
-                                         old + q + BSD_BLOCK, n - q - BSD_BLOCK);
-                if (bsd_seglist_push(anc, start, start + off, l)) return -1;
-                uncovered -= b;
-                p = start + l;
-                last_end = p;
-                continue;
-            }
-        }
-        p++;
-        uncovered++;
-        if (p >= check_at) {
-            if (uncovered * 10 > p * 6) {
-                anc->n = 0;
-                return 0;
-            }
-            check_at = m + 1;
+typedef struct pm_walk {
+    const bsd_old *o;
+    const unsigned char *nw;
+    int64_t m, p, off, last_end, uncovered, check_at;
+    bsd_seglist anc;
+    pm_event *ev; /* kept by the second walk only */
+    size_t nev, evcap;
+    atomic_int *stop; /* set when the second walk is no longer needed */
+    int rc;           /* of the second walk: 1 done, 0 stopped, -1 no memory */
+} pm_walk;
+
+/* One step: 1 an anchor now ends at w->p, 0 a byte went unmatched, 2 gave up, -1 no memory. */
+static int pm_step(pm_walk *w) {
+    const unsigned char *old = w->o->data, *nw = w->nw;
+    int64_t n = w->o->size, m = w->m, p = w->p, off = w->off;
+    bsd_seglist *anc = &w->anc;
+    if (p + off >= 0 && p + off < n) {
+        int64_t l = bsd_matchlen(nw + p, m - p, old + p + off, n - p - off);
+        if (l >= 16 || (l > 0 && (p + l == m || p + off + l == n))) {
+            if (anc->n && anc->v[anc->n - 1].oldp - anc->v[anc->n - 1].newp == off &&
+                anc->v[anc->n - 1].newp + anc->v[anc->n - 1].len == p)
+                anc->v[anc->n - 1].len += l;
+            else if (bsd_seglist_push(anc, p, p + off, l))
+                return -1;
+            w->p = w->last_end = p + l;
+            return 1;
         }
     }
-    return 1;
+    if (p + BSD_BLOCK <= m) {
+        if (p + 8 + BSD_BLOCK <= m) bsd_block_prefetch(w->o, nw + p + 8);
+        int64_t q = bsd_block_lookup(w->o, nw + p);
+        if (q >= 0) {
+            int64_t b = 0;
+            while (p - b > w->last_end && q - b > 0 && nw[p - b - 1] == old[q - b - 1]) b++;
+            w->off = q - p;
+            int64_t start = p - b;
+            int64_t l = b + BSD_BLOCK +
+                        bsd_matchlen(nw + p + BSD_BLOCK, m - p - BSD_BLOCK, old + q + BSD_BLOCK,
+                                     n - q - BSD_BLOCK);
+            if (bsd_seglist_push(anc, start, start + w->off, l)) return -1;
+            w->uncovered -= b;
+            w->p = w->last_end = start + l;
+            return 1;
+        }
+    }
+    w->p = ++p;
+    w->uncovered++;
+    if (p >= w->check_at) {
+        if (w->uncovered * 10 > p * 6) return 2;
+        w->check_at = m + 1;
+    }
+    return 0;
+}
+
+static void *pm_second(void *arg) {
+    pm_walk *w = arg;
+    w->rc = 1;
+    while (w->p < w->m) {
+        if (atomic_load_explicit(w->stop, memory_order_relaxed)) {
+            w->rc = 0;
+            break;
+        }
+        int r = pm_step(w);
+        if (r < 0) {
+            w->rc = -1;
+            break;
+        }
+        if (r == 1) {
+            if (w->nev == w->evcap) {
+                size_t nc = w->evcap ? 2 * w->evcap : 256;
+                pm_event *e = realloc(w->ev, nc * sizeof(*e));
+                if (!e) {
+                    w->rc = -1;
+                    break;
+                }
+                w->ev = e;
+                w->evcap = nc;
+            }
+            w->ev[w->nev++] = (pm_event){w->p, w->off, w->anc.n};
+        }
+    }
+    return NULL;
+}
+
+/* Below this size of new the pre-match runs on one thread. */
+#define PM_SPLIT_MIN ((int64_t)2 << 20)
+
+int bsd_prematch(const bsd_old *o, const unsigned char *nw, int64_t m, unsigned threads,
+                 bsd_seglist *anc) {
+    anc->n = 0;
+    if (o->size < BSD_BLOCK || m < BSD_BLOCK || !o->blk_table) return 1;
+    atomic_int stop = 0;
+    pm_walk a = {.o = o, .nw = nw, .m = m, .anc = *anc, .stop = &stop};
+    a.check_at = m / 8 > ((int64_t)1 << 20) ? m / 8 : ((int64_t)1 << 20);
+    int64_t half = m / 2;
+    pm_walk b = {.o = o, .nw = nw, .m = m, .p = half, .last_end = half, .check_at = m + 1,
+                 .stop = &stop};
+    pthread_t th;
+    int two = threads > 1 && m >= PM_SPLIT_MIN && pthread_create(&th, NULL, pm_second, &b) == 0;
+    int rc = 1, joined = !two;
+    size_t k = 0; /* the second walk's next event */
+    while (a.p < m) {
+        int r = pm_step(&a);
+        if (r < 0 || r == 2) {
+            rc = r < 0 ? -1 : 0;
+            break;
+        }
+        if (r != 1 || a.p < half || a.check_at <= m) continue;
+        if (!joined) {
+            pthread_join(th, NULL);
+            joined = 1;
+            if (b.rc != 1) b.nev = 0; /* no use */
+        }
+        while (k < b.nev && b.ev[k].p < a.p) k++;
+        if (k < b.nev && b.ev[k].p == a.p && b.ev[k].off == a.off) {
+            /* the walks meet: the rest is the second walk's */
+            const bsd_seg *g = &b.anc.v[b.ev[k].nanc - 1];
+            a.anc.v[a.anc.n - 1].len += g->newp + g->len - a.p;
+            for (size_t i = b.ev[k].nanc; i < b.anc.n && rc > 0; i++)
+                if (bsd_seglist_push(&a.anc, b.anc.v[i].newp, b.anc.v[i].oldp, b.anc.v[i].len))
+                    rc = -1;
+            break;
+        }
+    }
+    atomic_store_explicit(&stop, 1, memory_order_relaxed);
+    if (!joined) pthread_join(th, NULL);
+    bsd_seglist_free(&b.anc);
+    free(b.ev);
+    *anc = a.anc;
+    if (rc == 0) anc->n = 0;
+    return rc;
 }
 
 /* ---------------- cover-based matcher ----------------

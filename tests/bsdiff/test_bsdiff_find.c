@@ -1,14 +1,19 @@
-/* test_bsdiff_find.c - the second-level table of the suffix-array index (three-byte ranges for
- * the largest two-byte buckets) is right, and changes no search result: every longest-match
- * search returns the same length and the same position with it as without it, including which
- * of several whole matches of a short pattern, the two-byte suffix at the head of its bucket and
- * the one-byte suffix at the tail of the bucket before its own. */
+/* test_bsdiff_find.c - the searches of the matcher give the same answers however they are
+ * sped up:
+ * - the second-level table of the suffix-array index (three-byte ranges for the largest
+ *   two-byte buckets) is right, and every longest-match search returns the same length and the
+ *   same position with it as without it, including which of several whole matches of a short
+ *   pattern, the two-byte suffix at the head of its bucket and the one-byte suffix at the tail
+ *   of the bucket before its own;
+ * - the block pre-match on two threads (the second half walked at the same time) finds the
+ *   anchors of the one-thread walk, one for one, and gives up where it does. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bsd_internal.h"
+#include "bsd_testutil.h"
 #include "t_check.h"
 
 static uint64_t rng = 0xD1B54A32D192ED03ull;
@@ -130,6 +135,91 @@ out:
     bsd_sa_free(&b);
 }
 
+/* The pre-match of new against old on one thread and on two: the same anchors and result. */
+static void prematch_same(const char *name, const unsigned char *old, size_t n,
+                          const unsigned char *nw, size_t m, int want_rc) {
+    bsd_ctx *c = bsd_create();
+    bsd_old *o = NULL;
+    CHECK(c && bsd_prepare_old(c, old, n, &o) == BSD_OK, "%s: prepare", name);
+    if (!o) {
+        bsd_free(c);
+        return;
+    }
+    bsd_seglist a = {0}, b = {0};
+    int ra = bsd_prematch(o, nw, (int64_t)m, 1, &a), rb = bsd_prematch(o, nw, (int64_t)m, 2, &b);
+    CHECK(ra == want_rc && rb == ra, "%s: result %d on one thread, %d on two (want %d)", name, ra,
+          rb, want_rc);
+    CHECK(a.n == b.n && (a.n == 0 || !memcmp(a.v, b.v, a.n * sizeof *a.v)),
+          "%s: %zu anchors on one thread, %zu on two, or they differ", name, a.n, b.n);
+    CHECK(want_rc == 0 || a.n > 0, "%s: no anchors", name);
+    bsd_seglist_free(&a);
+    bsd_seglist_free(&b);
+    bsd_old_free(o);
+    bsd_free(c);
+}
+
+static void prematch_tests(void) {
+    size_t n = (size_t)6 << 20, m;
+    unsigned char *old = t_gen(T_TEXT, n, 5);
+    /* a few edits: the walks meet just past the middle */
+    unsigned char *nw = t_mutate(old, n, 12, 41, &m);
+    prematch_same("few edits", old, n, nw, m, 1);
+    free(nw);
+    /* many edits, binary-like data */
+    unsigned char *bin = t_gen(T_BINARY, n, 6);
+    nw = t_mutate(bin, n, 60, 42, &m);
+    prematch_same("many edits", bin, n, nw, m, 1);
+    free(nw);
+    /* the second half of new unlike old, then old again at the end: the walks meet late */
+    nw = t_alloc(n);
+    memcpy(nw, old, n);
+    for (size_t i = n / 2 - 1000; i < n / 2 + n / 4; i++) nw[i] = (unsigned char)t_rnd(&rng);
+    prematch_same("unlike middle", old, n, nw, n, 1);
+    /* new unlike old: both give up */
+    for (size_t i = 0; i < n; i++) nw[i] = (unsigned char)t_rnd(&rng);
+    prematch_same("unlike", old, n, nw, n, 0);
+    /* only the first eighth unlike old: the one-thread walk gives up there, so must two */
+    memcpy(nw + n / 4, old + n / 4, n - n / 4);
+    prematch_same("unlike start", old, n, nw, n, 0);
+    free(nw);
+    free(bin);
+    free(old);
+
+    /* Just over the two-thread size, the give-up test comes late: new starts with 900 KB unlike
+     * old, then 350 KB of old, then unlike bytes again. The one-thread walk reaches the middle
+     * inside that anchor with the test still to come, and gives up right after it; the two
+     * walks must not meet before the test is made. */
+    size_t sm = ((size_t)2 << 20) + (200 << 10);
+    old = t_gen(T_TEXT, sm, 8);
+    nw = t_alloc(sm);
+    memcpy(nw, old, sm);
+    for (size_t i = 0; i < 900000; i++) nw[i] = (unsigned char)t_rnd(&rng);
+    for (size_t i = 1250000; i < sm; i++) nw[i] = (unsigned char)t_rnd(&rng);
+    prematch_same("late give-up", old, sm, nw, sm, 0);
+    free(nw);
+    free(old);
+
+    /* The walks end an anchor at the same place on different alignments: old holds a block
+     * twice (the table knows the first copy), new is old shifted by 100 bytes with a changed
+     * byte where the second copy ends, then 20 bytes still on the shift (found only by a walk
+     * on that alignment), then other bytes. The second walk starts inside the second copy, on
+     * the first copy's alignment: meeting it there would lose the 20-byte anchor. */
+    n = (size_t)6 << 20;
+    old = t_gen(T_TEXT, n, 9);
+    size_t c1 = 10016, c2 = n / 2 - 60000, len = 100000; /* same phase in 32-byte blocks */
+    memcpy(old + c2, old + c1, len);
+    nw = t_alloc(n);
+    for (size_t i = 0; i < 100; i++) nw[i] = (unsigned char)t_rnd(&rng);
+    memcpy(nw + 100, old, n - 100);
+    size_t e = c2 + len + 100; /* in new: where the second copy ends */
+    nw[e] ^= 0x55;
+    nw[(size_t)3 << 19] ^= 0x55; /* an early change: the give-up test is made before e */
+    for (size_t i = e + 21; i < e + 400; i++) nw[i] = (unsigned char)t_rnd(&rng);
+    prematch_same("two alignments", old, n, nw, n, 1);
+    free(nw);
+    free(old);
+}
+
 int main(void) {
     int64_t n = 5 * MIB + 777;
     unsigned char *d = t_alloc((size_t)n);
@@ -166,6 +256,8 @@ int main(void) {
     d[n - 2] = 0;
     d[n - 1] = 0;
     compare("zero tail", d, n);
+
+    prematch_tests();
 
     /* below the size that gets a table */
     CHECK(bsd_sub_bytes(MIB) == 0, "a 1 MiB text would get a second level");
