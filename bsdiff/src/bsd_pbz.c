@@ -1,5 +1,6 @@
-/* bsd_pbz.c - worker pool, and a bzip2 writer that compresses blocks in parallel yet emits ONE
- * standard bzip2 stream (what BSDIFF40 and BSDELTA require), identical for every thread count.
+/* bsd_pbz.c - worker pool, a counting gate, and a bzip2 writer that compresses blocks in
+ * parallel yet emits ONE standard bzip2 stream (what BSDIFF40 and BSDELTA require),
+ * identical for every thread count.
  *
  * How: the input is cut into pieces exactly where a sequential libbz2 compressor would end a
  * block (its run-length stage is replayed to count block symbols), plus a cut every

@@ -1,5 +1,5 @@
-/* bsd_pbz.h - worker pool, spill buffer, and the parallel single-stream bzip2 writer
- * (internal to the bsdiff library). */
+/* bsd_pbz.h - worker pool, spill buffer, and the parallel single-stream bzip2 writer (internal
+ * to the bsdiff library; the counting gate bsd_pbz.c implements is declared in bsd_internal.h). */
 #ifndef BSD_PBZ_H
 #define BSD_PBZ_H
 
