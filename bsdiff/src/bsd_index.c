@@ -87,6 +87,9 @@ static inline uint64_t block_hash(const unsigned char *p) {
 
 static inline uint32_t block_tag(uint64_t h) { return (uint32_t)(h >> 53) << BLK_POS_BITS; }
 
+/* How many blocks ahead the build fetches a slot. */
+#define BLK_AHEAD 16
+
 int bsd_blockindex_build(bsd_old *o) {
     size_t slots = block_slots_for(o->size, &o->blk_stride);
     o->blk_table = calloc(slots, sizeof(uint32_t));
@@ -97,6 +100,9 @@ int bsd_blockindex_build(bsd_old *o) {
      * deterministically. */
     for (int64_t b = 0; b < nblocks; b++) {
         const unsigned char *p = o->data + b * o->blk_stride;
+        if (b + BLK_AHEAD < nblocks) /* the slot a later block goes to: random, so fetch early */
+            __builtin_prefetch(&o->blk_table[(size_t)block_hash(p + BLK_AHEAD * o->blk_stride) &
+                                             o->blk_mask], 1);
         uint64_t h = block_hash(p);
         uint32_t tag = block_tag(h);
         size_t s = (size_t)h & o->blk_mask;

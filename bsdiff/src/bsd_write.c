@@ -225,6 +225,23 @@ static int dcur_norm(const bsd_writer *w, dcur *c) {
     return c->i < w->segn;
 }
 
+/* First i in [o, len) where a[i] == b[i] (len when none); eight bytes at a time, since a
+ * literal run can be long (an approximate match with many differences). */
+static int64_t first_equal(const unsigned char *a, const unsigned char *b, int64_t o,
+                           int64_t len) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t lo = 0x0101010101010101ull, hi = 0x8080808080808080ull;
+    for (; o + 8 <= len; o += 8) {
+        uint64_t x = bsd_load64(a + o) ^ bsd_load64(b + o);
+        /* the lowest flagged byte is exactly the first zero byte of x */
+        uint64_t z = (x - lo) & ~x & hi;
+        if (z) return o + (__builtin_ctzll(z) >> 3);
+    }
+#endif
+    while (o < len && a[o] != b[o]) o++;
+    return o;
+}
+
 /* Advances c past diff bytes that are zero (zero set) or not zero (zero clear); returns how
  * many it passed. */
 static int64_t dcur_run(const bsd_writer *w, dcur *c, int zero) {
@@ -233,7 +250,8 @@ static int64_t dcur_run(const bsd_writer *w, dcur *c, int zero) {
         const seg_cmd *s = &w->segv[c->i];
         const unsigned char *a = w->cfg.nw + s->newp, *b = w->cfg.old + s->oldp;
         int64_t o = c->off;
-        while (o < s->len && (a[o] == b[o]) == zero) o++;
+        if (zero) o += bsd_matchlen(a + o, s->len - o, b + o, s->len - o);
+        else o = first_equal(a, b, o, s->len);
         k += o - c->off;
         c->off = o;
         if (o < s->len) break;
