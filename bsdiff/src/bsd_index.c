@@ -272,8 +272,21 @@ static void *sa_tables(void *arg) {
     return NULL;
 }
 
-static void sa_tables_side(void *arg) { sa_tables(arg); }
-static void sa_buckets_side(void *arg) { sa_buckets(arg); }
+/* The side work of a two-thread sort, in two parts: the bucket table (and second level), and
+ * the filter. */
+static void sa_tables_side(void *arg, int part) {
+    bsd_sa *s = arg;
+    if (part == 0) {
+        sa_buckets(s);
+    } else {
+        bloom_job all = {s, 0, bloom_words(s)};
+        bloom_fill(&all);
+    }
+}
+static void sa_buckets_side(void *arg, int part) {
+    (void)part;
+    sa_buckets(arg);
+}
 
 /* Below this size the tables take too little time to be worth a thread. */
 #define SA_TABLES_THREAD ((int64_t)1 << 20)
@@ -283,7 +296,7 @@ int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, unsigned bloom_ca
     memset(s, 0, sizeof(*s));
     uint64_t sub_cap = bsd_sub_bytes(n);
     s->sub_bytes = sub_max < sub_cap ? sub_max : sub_cap; /* sa_sub's budget */
-    room = room > s->sub_bytes ? room - s->sub_bytes : 0;   /* it may be built during the merge */
+    room = room > s->sub_bytes ? room - s->sub_bytes : 0;   /* it may be built during the sort */
     s->text = d;
     s->size = n;
     s->bucket = calloc(65537, sizeof(int64_t));
@@ -297,7 +310,7 @@ int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, unsigned bloom_ca
     uint64_t bloom_bytes = bloom_words(s) * sizeof(uint64_t);
     int split = 1;
     if (threads > 1 && !s->sa64) {
-        /* The filter is filled during the merge when the memory allows both, else after it. */
+        /* The filter is filled during the sort when the memory allows both, else after it. */
         int early = bsd_sort_tmp_bytes(n, room > bloom_bytes ? room - bloom_bytes : 0) ==
                     bsd_sort_tmp_bytes(n, room);
         if (early && !(s->bloom = calloc(bloom_words(s), sizeof(uint64_t)))) {
@@ -305,7 +318,7 @@ int bsd_sa_build(bsd_sa *s, const unsigned char *d, int64_t n, unsigned bloom_ca
             return -1;
         }
         split = bsd_sort_split(d, n, s->sa, early ? room - bloom_bytes : room,
-                               early ? sa_tables_side : sa_buckets_side, s);
+                               early ? sa_tables_side : sa_buckets_side, s, early ? 2 : 1);
         if (split == 2) /* the merge gave up; the side work is done */
             split = divsufsort(d, s->sa, (saidx_t)n) ? -2 : 0;
         if (split == 0 && !early) {

@@ -95,12 +95,13 @@ int bsd_sa_build(bsd_sa *s, const unsigned char *text, int64_t n, unsigned bloom
                  uint64_t sub_max, unsigned threads, uint64_t room, char *err, size_t errlen);
 
 /* bsd_sort.c: the suffix array of d[0, n) into sa on two threads, the same array one
- * libdivsufsort call gives; side(side_arg) runs on the second thread while the halves merge
- * (or here, without a thread). 0: done; 1: not done (too small, no room, no thread or no exact
- * cut; side not run); 2: not done, the merge gave up on repetitive text (sa overwritten, side
- * run); -2: libdivsufsort failed. */
+ * libdivsufsort call gives. side(side_arg, k) for k in [0, side_parts) is work that reads only
+ * the text: the parts run, once each, on whichever thread has ended its half of the sort.
+ * 0: done; 1: not done (too small, no room, no thread or no exact cut; side not run); 2: not
+ * done, the merge gave up on repetitive text (sa overwritten, side run); -2: libdivsufsort
+ * failed. */
 int bsd_sort_split(const unsigned char *d, int64_t n, int32_t *sa, uint64_t room,
-                   void (*side)(void *), void *side_arg);
+                   void (*side)(void *, int), void *side_arg, int side_parts);
 /* The memory bsd_sort_split takes beyond sa with this room: at most room, 0 when it would not
  * split. */
 uint64_t bsd_sort_tmp_bytes(int64_t n, uint64_t room);

@@ -1,7 +1,7 @@
 /* bsd_sort.c - the suffix sort on two threads. libdivsufsort (as Debian builds it) sorts on one
  * core, so the text is cut in two: the suffixes starting in the first part A = [0, h) and those
  * in the second B = [h, n) are sorted at the same time, by two libdivsufsort calls, and the
- * two sorted lists are merged. The result is the suffix array of the whole text, entry for
+ * two sorted lists are merged, in pieces on both threads (see PIECES). The result is the suffix array of the whole text, entry for
  * entry the one a single call gives, so nothing downstream depends on whether the text was
  * cut or on the thread count.
  *
@@ -154,30 +154,6 @@ static inline int suffix_less(merger *mg, int64_t a, int64_t b) {
     return l < m ? long_less(mg, a, b) : 0;
 }
 
-typedef struct sort_job {
-    const unsigned char *d;
-    int32_t *sa;
-    int64_t n;
-    int rc;
-} sort_job;
-
-static void *sort_run(void *arg) {
-    sort_job *j = arg;
-    j->rc = divsufsort(j->d, j->sa, (saidx_t)j->n);
-    return NULL;
-}
-
-typedef struct side_job {
-    void (*fn)(void *);
-    void *arg;
-} side_job;
-
-static void *side_run(void *arg) {
-    side_job *j = arg;
-    j->fn(j->arg);
-    return NULL;
-}
-
 static int64_t cut_at(int64_t n, int t) { return n / 2 - (int64_t)t * (n / 16); }
 
 static uint64_t tmp_bytes(int64_t h) { return (uint64_t)(h + GUARD) * sizeof(int32_t); }
@@ -189,8 +165,170 @@ uint64_t bsd_sort_tmp_bytes(int64_t n, uint64_t room) {
     return 0;
 }
 
+static merger *merger_new(const unsigned char *d, int64_t n) {
+    merger *mg = calloc(1, sizeof *mg);
+    if (!mg) return NULL;
+    mg->d = d;
+    mg->n = n;
+    mg->work_max = MERGE_WORK_PER_BYTE * n;
+    for (int i = 0; i < DIAG_SLOTS; i++) mg->slot[i].delta = -1;
+    return mg;
+}
+
+/* The merge runs in PIECES independent pieces. Piece p makes the output entries [k_p, k_p+1),
+ * k_p = p n / PIECES, from a[i_p, i_p+1) and b[j_p, j_p+1) (i_p + j_p = k_p: the split where
+ * the first k_p suffixes end). Before the merge, each piece's part of B moves to the back of
+ * the piece's output range, to sa[i_p+1 + j] for its b[j]: a forward merge then overwrites
+ * only entries it has read, and no piece touches another's range, so the pieces run on
+ * either thread in any order. */
+#define PIECES 8
+
+/* The two threads' shared state: after its half of the sort, each thread takes the next task
+ * until none is left. Tasks: the caller's side parts and the merge's run list (ready at once),
+ * the split (once both halves are sorted), and the merge pieces (once the split is done and
+ * the run list found). */
+typedef struct split_sched {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const unsigned char *d;
+    int32_t *sa, *ta;
+    int64_t n, h, na, nb, ka;
+    void (*side)(void *, int);
+    void *side_arg;
+    int nside, next_side; /* side tasks: the caller's parts, then the run list */
+    int sorted, runs_found, split; /* split: 0 not begun, 1 running, 2 done */
+    int next_piece, gave_up;
+    int64_t i[PIECES + 1], j[PIECES + 1];
+    merger *run_mg; /* finds and owns the run list, which each thread's merger then borrows */
+} split_sched;
+
+typedef struct sort_job {
+    split_sched *sc;
+    const unsigned char *d;
+    int32_t *sa;
+    int64_t n;
+    int rc;
+    merger *mg; /* this thread's merge state */
+} sort_job;
+
+/* The split point of output entry k: how many of the first k suffixes are A's. */
+static int64_t merge_split(merger *mg, const int32_t *a, int64_t ka, const int32_t *b,
+                           int64_t nb, int64_t h, int64_t k) {
+    int64_t lo = k > nb ? k - nb : 0, hi = k < ka ? k : ka;
+    while (lo < hi) {
+        int64_t i = lo + (hi - lo) / 2, j = k - i; /* j >= 1 since i < hi <= k */
+        if (suffix_less(mg, a[i], h + (int64_t)b[j - 1])) lo = i + 1; /* a[i] is among them */
+        else hi = i;
+    }
+    return lo;
+}
+
+/* The split: A's list without the guard's own suffixes, the pieces' bounds, B's parts moved
+ * (in piece order: a part only moves down, into room its own or earlier parts left). */
+static void split_prepare(split_sched *sc, merger *mg) {
+    int32_t *ta = sc->ta, *sa = sc->sa;
+    int64_t ka = 0, h = sc->h;
+    for (int64_t x = 0; x < sc->na; x++)
+        if (ta[x] < h) ta[ka++] = ta[x];
+    sc->ka = ka;
+    sc->i[0] = sc->j[0] = 0;
+    for (int p = 1; p < PIECES; p++) {
+        int64_t k = sc->n * p / PIECES;
+        sc->i[p] = merge_split(mg, ta, ka, sa + h, sc->nb, h, k);
+        sc->j[p] = k - sc->i[p];
+    }
+    sc->i[PIECES] = ka;
+    sc->j[PIECES] = sc->nb;
+    for (int p = 0; p < PIECES; p++)
+        memmove(sa + sc->i[p + 1] + sc->j[p], sa + h + sc->j[p],
+                (size_t)(sc->j[p + 1] - sc->j[p]) * sizeof(int32_t));
+}
+
+/* Merges piece p; 0 when it gave up. */
+static int merge_piece(const split_sched *sc, merger *mg, int p) {
+    const unsigned char *d = sc->d;
+    const int32_t *a = sc->ta;
+    int32_t *out = sc->sa, *b = sc->sa + sc->i[p + 1]; /* b[j] for j in [j_p, j_p+1) */
+    int64_t ia = sc->i[p], ib = sc->j[p], ie = sc->i[p + 1], je = sc->j[p + 1], h = sc->h;
+    int64_t k = ia + ib;
+    const int64_t PF = 32; /* entries ahead whose text is fetched: a comparison reads two places */
+    while (ia < ie && ib < je && mg->work <= mg->work_max) {
+        if (ia + PF < ie) __builtin_prefetch(d + a[ia + PF]);
+        if (ib + PF < je) __builtin_prefetch(d + h + b[ib + PF]);
+        int64_t x = a[ia], y = h + (int64_t)b[ib];
+        if (suffix_less(mg, x, y)) {
+            out[k++] = (int32_t)x;
+            ia++;
+        } else {
+            out[k++] = (int32_t)y;
+            ib++;
+        }
+    }
+    if (mg->work > mg->work_max) return 0;
+    while (ia < ie) out[k++] = a[ia++];
+    for (; ib < je; ib++) out[k++] = (int32_t)(h + b[ib]); /* in place: k == ie + ib */
+    return 1;
+}
+
+/* After this thread's half of the sort: the tasks, until none is left. */
+static void run_tasks(split_sched *sc, merger *mg) {
+    pthread_mutex_lock(&sc->mu);
+    sc->sorted++;
+    for (;;) {
+        if (sc->next_side < sc->nside) {
+            int k = sc->next_side++;
+            pthread_mutex_unlock(&sc->mu);
+            if (k < sc->nside - 1) sc->side(sc->side_arg, k);
+            else find_runs(sc->run_mg);
+            pthread_mutex_lock(&sc->mu);
+            if (k == sc->nside - 1) {
+                sc->runs_found = 1;
+                pthread_cond_broadcast(&sc->cv);
+            }
+        } else if (sc->sorted == 2 && sc->split == 0) {
+            sc->split = 1;
+            pthread_mutex_unlock(&sc->mu);
+            split_prepare(sc, mg);
+            pthread_mutex_lock(&sc->mu);
+            sc->split = 2;
+            pthread_cond_broadcast(&sc->cv);
+        } else if (sc->split == 2 && sc->runs_found && sc->next_piece < PIECES) {
+            int p = sc->next_piece++;
+            mg->run = sc->run_mg->run;
+            mg->nrun = sc->run_mg->nrun;
+            pthread_mutex_unlock(&sc->mu);
+            int ok = merge_piece(sc, mg, p);
+            pthread_mutex_lock(&sc->mu);
+            if (!ok) sc->gave_up = 1;
+        } else if (sc->split == 2 && sc->runs_found) {
+            break; /* every piece taken */
+        } else {
+            pthread_cond_wait(&sc->cv, &sc->mu); /* for the other half, the split or the runs */
+        }
+    }
+    pthread_mutex_unlock(&sc->mu);
+}
+
+static void *sort_run(void *arg) {
+    sort_job *j = arg;
+    j->rc = divsufsort(j->d, j->sa, (saidx_t)j->n);
+    if (j->rc) { /* the other thread must not wait for a split that will not come */
+        pthread_mutex_lock(&j->sc->mu);
+        j->sc->gave_up = 1;
+        j->sc->sorted++;
+        j->sc->split = 2;
+        j->sc->runs_found = 1;
+        j->sc->next_piece = PIECES;
+        pthread_cond_broadcast(&j->sc->cv);
+        pthread_mutex_unlock(&j->sc->mu);
+        return NULL;
+    }
+    run_tasks(j->sc, j->mg);
+    return NULL;
+}
+
 int bsd_sort_split(const unsigned char *d, int64_t n, int32_t *sa, uint64_t room,
-                   void (*side)(void *), void *side_arg) {
+                   void (*side)(void *, int), void *side_arg, int side_parts) {
     if (n < SPLIT_MIN || n >= INT32_MAX) return 1;
     /* the cut: as near the middle as the memory allows, where the guard bytes are unique */
     int64_t h = -1;
@@ -203,66 +341,29 @@ int bsd_sort_split(const unsigned char *d, int64_t n, int32_t *sa, uint64_t room
         }
     }
     if (h < 0) return 1;
-    int64_t na = h + GUARD, nb = n - h;
-    int32_t *ta = malloc((size_t)na * sizeof(int32_t));
-    if (!ta) return 1;
+    split_sched sc = {.d = d, .sa = sa, .n = n, .h = h, .na = h + GUARD, .nb = n - h,
+                      .side = side, .side_arg = side_arg, .nside = (side ? side_parts : 0) + 1};
+    sc.ta = malloc((size_t)sc.na * sizeof(int32_t));
+    merger *mg[3] = {merger_new(d, n), merger_new(d, n), merger_new(d, n)};
+    int rc = 1;
+    if (!sc.ta || !mg[0] || !mg[1] || !mg[2]) goto out;
+    sc.run_mg = mg[2];
+    pthread_mutex_init(&sc.mu, NULL);
+    pthread_cond_init(&sc.cv, NULL);
 
-    /* A on a second thread into ta, B here into the tail of sa */
-    sort_job ja = {d, ta, na, 0}, jb = {d + h, sa + h, nb, 0};
+    /* A on a second thread into ta, B here into the tail of sa; then the tasks */
+    sort_job ja = {&sc, d, sc.ta, sc.na, 0, mg[1]}, jb = {&sc, d + h, sa + h, sc.nb, 0, mg[0]};
     pthread_t th;
-    if (pthread_create(&th, NULL, sort_run, &ja) != 0) {
-        free(ta);
-        return 1;
+    if (pthread_create(&th, NULL, sort_run, &ja) == 0) {
+        sort_run(&jb);
+        pthread_join(th, NULL);
+        rc = ja.rc || jb.rc ? -2 : sc.gave_up ? 2 : 0;
     }
-    sort_run(&jb);
-    pthread_join(th, NULL);
-    if (ja.rc || jb.rc) {
-        free(ta);
-        return -2;
-    }
-    /* A's list without the guard's own suffixes */
-    int64_t ka = 0;
-    for (int64_t i = 0; i < na; i++)
-        if (ta[i] < h) ta[ka++] = ta[i];
-
-    /* the side work runs during the merge */
-    side_job sj = {side, side_arg};
-    int side_thread = side && pthread_create(&th, NULL, side_run, &sj) == 0;
-
-    /* Merge into sa from the front: entry k = ia + ib never reaches B's unread entries, which
-     * sit at h + ib and later (ia < h). Entries ahead are prefetched: each comparison reads
-     * the text at two unrelated places. */
-    merger *mg = calloc(1, sizeof *mg);
-    int64_t ia = 0, ib = 0, k = 0;
-    if (mg) {
-        mg->d = d;
-        mg->n = n;
-        mg->work_max = MERGE_WORK_PER_BYTE * n;
-        for (int i = 0; i < DIAG_SLOTS; i++) mg->slot[i].delta = -1;
-        find_runs(mg);
-        const int64_t PF = 32;
-        while (ia < ka && ib < nb && mg->work <= mg->work_max) {
-            if (ia + PF < ka) __builtin_prefetch(d + ta[ia + PF]);
-            if (ib + PF < nb) __builtin_prefetch(d + h + sa[h + ib + PF]);
-            int64_t a = ta[ia], b = h + (int64_t)sa[h + ib];
-            if (suffix_less(mg, a, b)) {
-                sa[k++] = (int32_t)a;
-                ia++;
-            } else {
-                sa[k++] = (int32_t)b;
-                ib++;
-            }
-        }
-    }
-    int done = mg && mg->work <= mg->work_max;
-    if (done) {
-        while (ia < ka) sa[k++] = ta[ia++];
-        for (; ib < nb; ib++) sa[k++] = (int32_t)(h + sa[h + ib]);
-    }
-    if (mg) free(mg->run);
-    free(mg);
-    free(ta);
-    if (side_thread) pthread_join(th, NULL);
-    else if (side) side(side_arg);
-    return done ? 0 : 2;
+    pthread_mutex_destroy(&sc.mu);
+    pthread_cond_destroy(&sc.cv);
+out:
+    if (mg[2]) free(mg[2]->run); /* the others only borrowed it */
+    for (int k = 0; k < 3; k++) free(mg[k]);
+    free(sc.ta);
+    return rc;
 }

@@ -3,6 +3,7 @@
  * (and leaves the work to the caller) where it cannot be exact or has no room; and the index
  * built on it (bsd_sa_build: array, bucket table, filter) is the one-thread index. */
 #include <divsufsort.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +18,15 @@ static uint32_t rnd(void) { return t_rnd(&rng); }
 #define MIB ((int64_t)1 << 20)
 #define BIG_ROOM ((uint64_t)1 << 40)
 
-static int side_runs;
-static void side(void *arg) {
+/* Three side parts; each must run once (hex digit k of side_runs counts part k, from two
+ * threads: an atomic add). */
+#define SIDE_PARTS 3
+static _Atomic int side_runs;
+static void side(void *arg, int part) {
     (void)arg;
-    side_runs++;
+    side_runs += 1 << (4 * part);
 }
+#define SIDE_ONCE 0x111
 
 /* Sorts d[0, n) both ways; returns bsd_sort_split's code and checks the arrays agree. */
 static int split_matches(const char *name, const unsigned char *d, int64_t n, uint64_t room) {
@@ -29,15 +34,16 @@ static int split_matches(const char *name, const unsigned char *d, int64_t n, ui
     CHECK(divsufsort(d, want, (saidx_t)n) == 0, "%s: divsufsort failed", name);
     memset(got, 0xA5, (size_t)n * 4);
     side_runs = 0;
-    int rc = bsd_sort_split(d, n, got, room, side, NULL);
+    int rc = bsd_sort_split(d, n, got, room, side, NULL, SIDE_PARTS);
     if (rc == 0) {
         int64_t i = 0;
         while (i < n && got[i] == want[i]) i++;
         CHECK(i == n, "%s: split array differs from divsufsort's at entry %lld", name,
               (long long)i);
-        CHECK(side_runs == 1, "%s: side work ran %d times", name, side_runs);
+        CHECK(side_runs == SIDE_ONCE, "%s: side parts ran %x times", name, side_runs);
     } else if (rc == 2) {
-        CHECK(side_runs == 1, "%s: side work ran %d times (merge gave up)", name, side_runs);
+        CHECK(side_runs == SIDE_ONCE, "%s: side parts ran %x times (merge gave up)", name,
+              side_runs);
     } else {
         CHECK(side_runs == 0, "%s: side work ran although the sort declined", name);
     }
@@ -57,6 +63,17 @@ int main(void) {
     /* two letters: long runs of equal comparisons in the merge */
     for (int64_t i = 0; i < n; i++) d[i] = "ab"[rnd() & 1];
     CHECK(split_matches("binary alphabet", d, n, BIG_ROOM) == 0, "binary alphabet: declined");
+
+    /* halves from disjoint alphabets: every suffix of one half sorts before every suffix of
+     * the other, so the merge's pieces hold only A's entries or only B's */
+    for (int64_t i = 0; i < n; i++) d[i] = (unsigned char)(rnd() % 128 + (i < n / 2 ? 0 : 128));
+    CHECK(split_matches("A before B", d, n, BIG_ROOM) == 0, "A before B: declined");
+    for (int64_t i = 0; i < n; i++) d[i] = (unsigned char)(rnd() % 128 + (i < n / 2 ? 128 : 0));
+    CHECK(split_matches("B before A", d, n, BIG_ROOM) == 0, "B before A: declined");
+    /* and A's entries in the middle of B's: pieces of each kind and mixed ones */
+    for (int64_t i = 0; i < n; i++)
+        d[i] = (unsigned char)(i < n / 2 ? 100 + rnd() % 50 : rnd() % 2 ? rnd() % 100 : 150 + rnd() % 100);
+    CHECK(split_matches("A inside B", d, n, BIG_ROOM) == 0, "A inside B: declined");
 
     /* text lines repeated with small edits (common prefixes of hundreds of bytes) */
     {
