@@ -218,6 +218,40 @@ static void prematch_tests(void) {
     prematch_same("two alignments", old, n, nw, n, 1);
     free(nw);
     free(old);
+
+    /* A block held twice in old (the table knows the first copy), and new = old with 5 bytes
+     * inserted right before the second copy: the walk must pick the second copy up again near
+     * its shifted alignment, not jump back to the first one. */
+    n = (size_t)3 << 20;
+    old = t_gen(T_TEXT, n, 10);
+    c1 = (size_t)1 << 20;
+    c2 = (size_t)2 << 20;
+    memcpy(old + c2, old + c1, (size_t)64 << 10);
+    nw = t_alloc(n + 5);
+    memcpy(nw, old, c2);
+    for (size_t i = 0; i < 5; i++) nw[c2 + i] = (unsigned char)t_rnd(&rng);
+    memcpy(nw + c2 + 5, old + c2, n - c2);
+    prematch_same("nearby copy", old, n, nw, n + 5, 1);
+    {
+        bsd_ctx *c = bsd_create();
+        bsd_old *o = NULL;
+        bsd_seglist a = {0};
+        CHECK(c && bsd_prepare_old(c, old, n, &o) == BSD_OK, "nearby copy: prepare");
+        if (o && bsd_prematch(o, nw, (int64_t)(n + 5), 1, &a) == 1) {
+            int64_t at = (int64_t)c2 + 5 + 1000, off = INT64_MIN;
+            for (size_t i = 0; i < a.n; i++)
+                if (a.v[i].newp <= at && at < a.v[i].newp + a.v[i].len) off = a.v[i].oldp - a.v[i].newp;
+            CHECK(off == -5, "nearby copy: new's second copy anchored at offset %lld, not -5 (the "
+                  "copy after the same bytes as in new)", (long long)off);
+        } else {
+            CHECK(0, "nearby copy: the pre-match failed or gave up");
+        }
+        bsd_seglist_free(&a);
+        bsd_old_free(o);
+        bsd_free(c);
+    }
+    free(nw);
+    free(old);
 }
 
 int main(void) {
