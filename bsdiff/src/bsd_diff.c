@@ -414,7 +414,8 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
     }
     /* restricted index */
     unsigned char *t = malloc((size_t)(uncovered ? uncovered : 1));
-    int64_t *parts = malloc((size_t)(nr ? nr : 1) * 3 * sizeof(int64_t));
+    int64_t nmap = (uncovered >> BSD_PART_MAP_SHIFT) + 1;
+    int64_t *parts = malloc((size_t)((nr ? nr : 1) * 3 + nmap) * sizeof(int64_t));
     if (!t || !parts) {
         free(t);
         free(parts);
@@ -430,6 +431,11 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
         c += r[2 * i + 1];
     }
     free(r);
+    int64_t *map = parts + 3 * (nr ? nr : 1); /* the part holding each 2^SHIFT-byte step */
+    for (int64_t b = 0, k = 0; b < nmap; b++) {
+        while (k + 1 < nr && parts[k + 1] <= b << BSD_PART_MAP_SHIFT) k++;
+        map[b] = k;
+    }
     double t0 = bsd_now();
     char err[256] = "";
     uint64_t need = (uint64_t)uncovered + bsd_sa_bytes(uncovered, bsd_bloom_cap(uncovered, 0));
@@ -455,6 +461,7 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
     fd->part_c = parts;
     fd->part_r = parts + nr;
     fd->part_len = parts + 2 * nr;
+    fd->part_map = map;
     fd->nparts = (size_t)nr;
     return BSD_OK;
 }

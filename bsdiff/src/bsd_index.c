@@ -463,12 +463,8 @@ int64_t bsd_sa_find(const bsd_sa *o, const unsigned char *p, int64_t plen, int64
 
 /* Maps a match at *cp in the concatenated parts back to old; the match ends with its part. */
 static int64_t map_part(const bsd_finder *f, int64_t *cp, int64_t l) {
-    size_t lo = 0, hi = f->nparts;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (f->part_c[mid] <= *cp) lo = mid;
-        else hi = mid;
-    }
+    size_t lo = (size_t)f->part_map[*cp >> BSD_PART_MAP_SHIFT]; /* the part at the step's start */
+    while (lo + 1 < f->nparts && f->part_c[lo + 1] <= *cp) lo++;
     int64_t room = f->part_c[lo] + f->part_len[lo] - *cp;
     if (l > room) l = room;
     if (l < BSD_QGRAM) return 0;
@@ -743,15 +739,30 @@ out:
     return rc;
 }
 
-int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_t plen,
-                 int64_t *pos) {
-    /* inside an anchor: the anchor is the answer (it was extended as far as it matches) */
+/* The first anchor that ends after at. cur, when given, holds the previous answer: the scans
+ * search position after position, so the answer is usually that anchor or one of the next few
+ * (found by stepping; a binary search otherwise). */
+static size_t anchor_at(const bsd_finder *f, int64_t at, size_t *cur) {
     size_t lo = 0, hi = f->nanc;
+    size_t c = cur ? *cur : 0;
+    if (cur && c <= f->nanc && (c == 0 || f->anc[c - 1].newp + f->anc[c - 1].len <= at)) {
+        for (int k = 0; k < 8 && c < f->nanc && f->anc[c].newp + f->anc[c].len <= at; k++) c++;
+        if (c == f->nanc || f->anc[c].newp + f->anc[c].len > at) return *cur = c;
+        lo = c;
+    }
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (f->anc[mid].newp + f->anc[mid].len <= at) lo = mid + 1;
         else hi = mid;
     }
+    if (cur) *cur = lo;
+    return lo;
+}
+
+int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_t plen,
+                 int64_t *pos, size_t *cur) {
+    /* inside an anchor: the anchor is the answer (it was extended as far as it matches) */
+    size_t lo = anchor_at(f, at, cur);
     int64_t al = 0, ap = 0;
     if (lo < f->nanc && f->anc[lo].newp <= at) {
         al = f->anc[lo].newp + f->anc[lo].len - at;

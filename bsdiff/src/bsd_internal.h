@@ -136,11 +136,14 @@ int bsd_gapm_build(bsd_gapm *g, const bsd_old *o, const unsigned char *nw, int64
 void bsd_gapm_free(bsd_gapm *g);
 uint64_t bsd_gapm_bytes(int64_t count, size_t nanc);
 
+#define BSD_PART_MAP_SHIFT 8
+
 typedef struct bsd_finder {
     const bsd_old *o;
     const bsd_gapm *gm;   /* non-NULL: gap matches instead of a suffix array */
     const bsd_sa *sa;     /* NULL: anchors only (or gap matches) */
     const int64_t *part_c, *part_r, *part_len;
+    const int64_t *part_map; /* [x >> BSD_PART_MAP_SHIFT]: the part holding text offset x's step */
     size_t nparts;        /* 0: sa is over all of old */
     const struct bsd_seg *anc;
     size_t nanc;
@@ -159,8 +162,10 @@ int bsd_gate_init(bsd_gate *g, unsigned places); /* 0, or -1 */
 void bsd_gate_enter(bsd_gate *g);
 void bsd_gate_leave(bsd_gate *g);
 void bsd_gate_destroy(bsd_gate *g);
+/* cur: NULL, or the caller's cursor into the anchors (start it at 0), for searches that mostly
+ * move forward; it changes no result. */
 int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_t plen,
-                 int64_t *pos);
+                 int64_t *pos, size_t *cur);
 
 static inline uint64_t bsd_load64(const unsigned char *p) {
     uint64_t v;

@@ -141,6 +141,7 @@ static void extend_pair(const unsigned char *old, int64_t oldsize, const unsigne
  * The scan can pause and go on (classic_run): its state between matches is this. */
 typedef struct classic_st {
     int64_t scan, len, pos, lastscan, lastpos, lastoffset;
+    size_t acur; /* cursor into the anchors (bsd_find) */
 } classic_st;
 
 static void classic_begin(const bsd_finder *f, const unsigned char *nw_all, int64_t cs,
@@ -165,7 +166,7 @@ static void classic_begin(const bsd_finder *f, const unsigned char *nw_all, int6
                 d = 0;
             } else {
                 if (at < 0) break;
-                if (bsd_find(f, at, nw_all + at, ce - at, &p) <= 0) continue;
+                if (bsd_find(f, at, nw_all + at, ce - at, &p, NULL) <= 0) continue;
                 d = p - at;
             }
             int64_t sc = 0;
@@ -203,7 +204,7 @@ static int classic_run(const bsd_finder *f, const unsigned char *nw_all, int64_t
         int64_t oldscore = 0, scsc;
         int stuck = 0;
         for (scsc = scan += len; scan < n; scan++) {
-            len = bsd_find(f, cs + scan, nw + scan, n - scan, &pos);
+            len = bsd_find(f, cs + scan, nw + scan, n - scan, &pos, &st->acur);
             if (scsc < scan + len) {
                 oldscore += scan + len - scsc - count_mism(old, oldsize, nw, scsc, scan + len,
                                                            lastoffset);
@@ -460,6 +461,7 @@ int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw_all, int64_t cs
     int64_t rec[NREC];
     int nrec = 0;
     int rc = -1;
+    size_t acur = 0; /* cursor into the anchors (bsd_find) */
 
     /* 1. covers */
     int64_t i = 0, pe = 0, step = 1;
@@ -476,7 +478,7 @@ int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw_all, int64_t cs
         }
         if (bl < prm->trust) {
             int64_t pos;
-            int64_t l = bsd_find(f, cs + i, nw + i, n - i, &pos);
+            int64_t l = bsd_find(f, cs + i, nw + i, n - i, &pos, &acur);
             if (l > bl + (bl ? prm->margin : 0)) {
                 bl = l;
                 bd = pos - i;

@@ -1,9 +1,9 @@
 /* bsd_sort.c - the suffix sort on two threads. libdivsufsort (as Debian builds it) sorts on one
  * core, so the text is cut in two: the suffixes starting in the first part A = [0, h) and those
  * in the second B = [h, n) are sorted at the same time, by two libdivsufsort calls, and the
- * two sorted lists are merged, in pieces on both threads (see PIECES). The result is the suffix array of the whole text, entry for
- * entry the one a single call gives, so nothing downstream depends on whether the text was
- * cut or on the thread count.
+ * two sorted lists are merged, in pieces on both threads (see PIECES). The result is the
+ * suffix array of the whole text, entry for entry the one a single call gives, so nothing
+ * downstream depends on whether the text was cut or on the thread count.
  *
  * Why that holds: B is a suffix of the text, so sorting it sorts true suffixes. A is sorted as
  * the text [0, h + GUARD): a suffix starting at i < h is then cut short at h + GUARD, which can

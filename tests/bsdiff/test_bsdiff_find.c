@@ -240,7 +240,8 @@ static void prematch_tests(void) {
         if (o && bsd_prematch(o, nw, (int64_t)(n + 5), 1, &a) == 1) {
             int64_t at = (int64_t)c2 + 5 + 1000, off = INT64_MIN;
             for (size_t i = 0; i < a.n; i++)
-                if (a.v[i].newp <= at && at < a.v[i].newp + a.v[i].len) off = a.v[i].oldp - a.v[i].newp;
+                if (a.v[i].newp <= at && at < a.v[i].newp + a.v[i].len)
+                    off = a.v[i].oldp - a.v[i].newp;
             CHECK(off == -5, "nearby copy: new's second copy anchored at offset %lld, not -5 (the "
                   "copy after the same bytes as in new)", (long long)off);
         } else {

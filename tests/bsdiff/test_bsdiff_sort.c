@@ -72,7 +72,9 @@ int main(void) {
     CHECK(split_matches("B before A", d, n, BIG_ROOM) == 0, "B before A: declined");
     /* and A's entries in the middle of B's: pieces of each kind and mixed ones */
     for (int64_t i = 0; i < n; i++)
-        d[i] = (unsigned char)(i < n / 2 ? 100 + rnd() % 50 : rnd() % 2 ? rnd() % 100 : 150 + rnd() % 100);
+        d[i] = (unsigned char)(i < n / 2    ? 100 + rnd() % 50
+                               : rnd() % 2 ? rnd() % 100
+                                           : 150 + rnd() % 100);
     CHECK(split_matches("A inside B", d, n, BIG_ROOM) == 0, "A inside B: declined");
 
     /* text lines repeated with small edits (common prefixes of hundreds of bytes) */
