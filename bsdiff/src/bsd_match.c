@@ -281,8 +281,10 @@ typedef struct pm_walk {
  * seeks stay short. typescript 5.4 -> 5.5: BSDIFF40 patch 591 KB -> 515 KB. Wider windows
  * found fewer: a copy farther off is more often an unrelated repeat. */
 #define PM_NEAR 32
+#define PM_NEAR_CMP 4096 /* how far the two places' matches are compared */
 
-static int64_t pm_nearer(const bsd_old *o, const unsigned char *blk, int64_t q, int64_t pred) {
+static int64_t pm_nearer(const bsd_old *o, const unsigned char *blk, int64_t blen, int64_t q,
+                         int64_t pred) {
     int64_t n = o->size;
     if (q >= pred - PM_NEAR && q <= pred + PM_NEAR) return q;
     int64_t lo = pred - PM_NEAR, hi = pred + PM_NEAR;
@@ -295,7 +297,12 @@ static int64_t pm_nearer(const bsd_old *o, const unsigned char *blk, int64_t q, 
         if (best < 0 || (x > pred ? x - pred : pred - x) < (best > pred ? best - pred : pred - best))
             best = x;
     }
-    return best >= 0 ? best : q;
+    if (best < 0) return q;
+    /* ... unless it matches less far than the table's (in runs of one byte, every place
+     * nearby matches briefly, the table's place far) */
+    int64_t cap = blen < PM_NEAR_CMP ? blen : PM_NEAR_CMP;
+    int64_t lb = bsd_matchlen(blk, cap, o->data + best, n - best);
+    return lb >= bsd_matchlen(blk, cap, o->data + q, n - q) ? best : q;
 }
 
 /* One step: 1 an anchor now ends at w->p, 0 a byte went unmatched, 2 gave up, -1 no memory. */
@@ -318,7 +325,7 @@ static int pm_step(pm_walk *w) {
     if (p + BSD_BLOCK <= m) {
         if (p + 8 + BSD_BLOCK <= m) bsd_block_prefetch(w->o, nw + p + 8);
         int64_t q = bsd_block_lookup(w->o, nw + p);
-        if (q >= 0) q = pm_nearer(w->o, nw + p, q, p + off);
+        if (q >= 0) q = pm_nearer(w->o, nw + p, m - p, q, p + off);
         if (q >= 0) {
             int64_t b = 0;
             while (p - b > w->last_end && q - b > 0 && nw[p - b - 1] == old[q - b - 1]) b++;

@@ -253,6 +253,41 @@ static void prematch_tests(void) {
     }
     free(nw);
     free(old);
+
+    /* Long runs of one byte, resized in new: near any place the current alignment puts a block
+     * of a run, old has the same bytes for a little while (the rest of a run), the table's
+     * place for as long as the run; taking the near one each time cut the anchors into pieces
+     * (tens of thousands here, and a scan of minutes on 16 MB) */
+    n = (size_t)4 << 20;
+    old = t_alloc(n);
+    nw = t_alloc(n + (n >> 2));
+    size_t at = 0, an = 0;
+    while (at < n) {
+        size_t len = 16384 + t_rnd(&rng) % 65536, nl = len + t_rnd(&rng) % 2048 - 1024;
+        unsigned char b = (unsigned char)t_rnd(&rng);
+        if (len > n - at) len = n - at;
+        memset(old + at, b, len);
+        if (an + nl <= n + (n >> 2)) {
+            memset(nw + an, b, nl);
+            an += nl;
+        }
+        at += len;
+    }
+    {
+        bsd_ctx *c = bsd_create();
+        bsd_old *o = NULL;
+        bsd_seglist a = {0};
+        CHECK(c && bsd_prepare_old(c, old, n, &o) == BSD_OK, "runs: prepare");
+        int rc = o ? bsd_prematch(o, nw, (int64_t)an, 1, &a) : -1;
+        CHECK(rc == 1 && a.n < 1000, "runs: pre-match %d with %zu anchors (a few per run wanted)",
+              rc, a.n);
+        bsd_seglist_free(&a);
+        bsd_old_free(o);
+        bsd_free(c);
+    }
+    prematch_same("runs", old, n, nw, an, 1);
+    free(nw);
+    free(old);
 }
 
 int main(void) {
