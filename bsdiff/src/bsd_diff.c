@@ -337,6 +337,38 @@ static int cmp_range(const void *a, const void *b) {
     return x[0] < y[0] ? -1 : x[0] > y[0];
 }
 
+/* Sorts n (begin, end) pairs by begin, begin in [0, max]: a radix sort, 11 bits a pass (a
+ * qsort of typescript's 92,000 anchors took 9 ms, all of it while the other thread waits).
+ * The order of equal begins is of no concern to the caller. */
+#define RANGE_BITS 11
+static void sort_ranges(int64_t *r, size_t n, int64_t max) {
+    int64_t *t = n > 64 ? malloc(n * 2 * sizeof(int64_t)) : NULL;
+    if (!t) {
+        qsort(r, n, 2 * sizeof(int64_t), cmp_range);
+        return;
+    }
+    int64_t *src = r, *dst = t;
+    for (unsigned sh = 0; sh < 63 && (uint64_t)max >> sh; sh += RANGE_BITS) {
+        size_t cnt[1u << RANGE_BITS] = {0};
+        for (size_t i = 0; i < n; i++) cnt[(uint64_t)src[2 * i] >> sh & ((1u << RANGE_BITS) - 1)]++;
+        for (size_t d = 0, at = 0; d < (1u << RANGE_BITS); d++) {
+            size_t c = cnt[d];
+            cnt[d] = at;
+            at += c;
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t k = cnt[(uint64_t)src[2 * i] >> sh & ((1u << RANGE_BITS) - 1)]++;
+            dst[2 * k] = src[2 * i];
+            dst[2 * k + 1] = src[2 * i + 1];
+        }
+        int64_t *x = src;
+        src = dst;
+        dst = x;
+    }
+    if (src != r) memcpy(r, src, n * 2 * sizeof(int64_t));
+    free(t);
+}
+
 /* Picks what the scan searches besides the anchors:
  *   - the suffix array of all of old when it exists already, when old is small, when the
  *     pre-match gave up, or when anchors leave more than 60% of old uncovered (built now and
@@ -379,7 +411,7 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
             r[2 * i] = fd->anc[i].oldp;
             r[2 * i + 1] = fd->anc[i].oldp + fd->anc[i].len;
         }
-        qsort(r, fd->nanc, 2 * sizeof(int64_t), cmp_range);
+        sort_ranges(r, fd->nanc, n);
         /* merge into covered intervals, then turn them into the uncovered complement */
         int64_t at = 0;
         uncovered = 0;
