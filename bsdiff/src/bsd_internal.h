@@ -207,6 +207,9 @@ typedef struct bsd_scan_params {
      * diff byte */
     int64_t c_cmd, c_lit, c_mis, c_match;
     int64_t ext_match, ext_mism; /* extension score weights of a matching and a mismatching byte */
+    /* the two matchers' estimates within this many percent of each other are settled by
+     * compressing both (bsd_scan_both) */
+    int64_t real_close;
 } bsd_scan_params;
 
 /* Full scan of new[cs, ce); appends segments (absolute positions). */

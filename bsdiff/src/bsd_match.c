@@ -665,8 +665,6 @@ static int64_t lit_cost(const unsigned char *nw, int64_t n, int64_t dflt) {
 }
 
 #define FEW_LIT 1024
-/* Estimates within this many percent of each other are settled by compressing both. */
-#define REAL_COST_CLOSE 5
 #define CHOOSE_MIS 4
 #define FIRST_LIT_COST 320
 
@@ -898,7 +896,7 @@ int bsd_scan_both(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, 
     int64_t ca = seg_cost(f->o, nw_all, cs, ce, alt->v, alt->n, &p3, p2.c_lit);
     int64_t cb = seg_cost(f->o, nw_all, cs, ce, out->v, out->n, &p3, p2.c_lit);
     int64_t lo = ca < cb ? ca : cb, gap = ca > cb ? ca - cb : cb - ca;
-    if (f->cost_gate && gap * 100 <= lo * REAL_COST_CLOSE &&
+    if (f->cost_gate && gap * 100 <= lo * prm->real_close &&
         (alt->n != out->n || (alt->n && memcmp(alt->v, out->v, alt->n * sizeof *alt->v)))) {
         /* too close to call: compress both where they differ (one chunk at a time, which
          * bounds the memory) */
