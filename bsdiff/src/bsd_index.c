@@ -138,8 +138,17 @@ int64_t bsd_block_lookup(const bsd_old *o, const unsigned char *p) {
     return -1;
 }
 
-static inline size_t qgram_hash(const unsigned char *p, unsigned lg) {
-    return (size_t)((bsd_load64(p) * 0x9E3779B97F4A7C15ull) >> (64 - lg));
+/* The filter sets two bits of one 64-bit word per q-gram: a search that finds nothing still
+ * reads one word, but passes it only half as often as with one bit (at 8 bits per position,
+ * about 5.5% of absent q-grams instead of 11.7%; libvips 1.6 -> 1.7: 179,000 of 3.5 million
+ * searches were such passes, each a whole binary search for nothing). q-gram key: the word
+ * index (high bits of the product) and the two bits. */
+static inline uint64_t qgram_key(const unsigned char *p) {
+    return bsd_load64(p) * 0x9E3779B97F4A7C15ull;
+}
+static inline size_t qgram_word(uint64_t k, unsigned lg) { return (size_t)(k >> (64 - (lg - 6))); }
+static inline uint64_t qgram_bits(uint64_t k) {
+    return (uint64_t)1 << (k >> 24 & 63) | (uint64_t)1 << (k >> 30 & 63);
 }
 
 void bsd_sa_free(bsd_sa *s) {
@@ -236,16 +245,18 @@ static void *bloom_fill(void *arg) {
     unsigned lg = j->s->bloom_bits;
     uint64_t *bloom = j->s->bloom;
     int64_t end = j->s->size - BSD_QGRAM + 1; /* positions [0, end) have a q-gram */
-    size_t ring[FILL_AHEAD];
-    for (int64_t i = 0; i < FILL_AHEAD && i < end; i++) ring[i] = qgram_hash(d + i, lg);
+    uint64_t ring[FILL_AHEAD];
+    for (int64_t i = 0; i < FILL_AHEAD && i < end; i++) ring[i] = qgram_key(d + i);
     for (int64_t i = 0; i < end; i++) {
-        size_t h = ring[i % FILL_AHEAD], w = h >> 6;
+        uint64_t k = ring[i % FILL_AHEAD];
+        size_t w = qgram_word(k, lg);
         if (i + FILL_AHEAD < end) {
-            size_t a = qgram_hash(d + i + FILL_AHEAD, lg);
+            uint64_t a = qgram_key(d + i + FILL_AHEAD);
+            size_t aw = qgram_word(a, lg);
             ring[i % FILL_AHEAD] = a;
-            if ((a >> 6) >= j->w0 && (a >> 6) < j->w1) __builtin_prefetch(&bloom[a >> 6], 1);
+            if (aw >= j->w0 && aw < j->w1) __builtin_prefetch(&bloom[aw], 1);
         }
-        if (w >= j->w0 && w < j->w1) bloom[w] |= (uint64_t)1 << (h & 63);
+        if (w >= j->w0 && w < j->w1) bloom[w] |= qgram_bits(k);
     }
     return NULL;
 }
@@ -449,14 +460,17 @@ DEFINE_FIND(find64, int64_t)
  * this far ahead, so that it has arrived when that search comes. */
 #define BLOOM_AHEAD 4
 
+int bsd_sa_maybe(const bsd_sa *o, const unsigned char *p) {
+    uint64_t k = qgram_key(p), b = qgram_bits(k);
+    return (o->bloom[qgram_word(k, o->bloom_bits)] & b) == b;
+}
+
 int64_t bsd_sa_find(const bsd_sa *o, const unsigned char *p, int64_t plen, int64_t *pos) {
     if (plen < BSD_QGRAM) return 0;
-    size_t h = qgram_hash(p, o->bloom_bits);
-    if (plen >= BSD_QGRAM + BLOOM_AHEAD) {
-        size_t h1 = qgram_hash(p + BLOOM_AHEAD, o->bloom_bits);
-        __builtin_prefetch(&o->bloom[h1 >> 6]);
-    }
-    if (!(o->bloom[h >> 6] >> (h & 63) & 1)) return 0;
+    uint64_t k = qgram_key(p), b = qgram_bits(k);
+    if (plen >= BSD_QGRAM + BLOOM_AHEAD)
+        __builtin_prefetch(&o->bloom[qgram_word(qgram_key(p + BLOOM_AHEAD), o->bloom_bits)]);
+    if ((o->bloom[qgram_word(k, o->bloom_bits)] & b) != b) return 0;
     int64_t l = o->sa64 ? find64(o, o->sa, p, plen, pos) : find32(o, o->sa, p, plen, pos);
     return l >= BSD_QGRAM ? l : 0;
 }

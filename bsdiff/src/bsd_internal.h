@@ -109,6 +109,8 @@ void bsd_sa_free(bsd_sa *s);
 /* Longest match of p[0, plen) in the text: its length (0 when shorter than BSD_QGRAM or ruled
  * out by the filter), position in *pos. */
 int64_t bsd_sa_find(const bsd_sa *s, const unsigned char *p, int64_t plen, int64_t *pos);
+/* The filter alone: 0 when the BSD_QGRAM bytes at p do not occur in the text, 1 when they may. */
+int bsd_sa_maybe(const bsd_sa *s, const unsigned char *p);
 /* Old position whose block equals new[p, p+BSD_BLOCK), or -1. */
 int64_t bsd_block_lookup(const bsd_old *o, const unsigned char *p);
 void bsd_block_prefetch(const bsd_old *o, const unsigned char *p);

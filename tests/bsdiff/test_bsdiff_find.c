@@ -5,6 +5,7 @@
  *   same position with it as without it, including which of several whole matches of a short
  *   pattern, the two-byte suffix at the head of its bucket and the one-byte suffix at the tail
  *   of the bucket before its own;
+ * - the q-gram filter holds every q-gram of the text and lets few absent ones through;
  * - the block pre-match on two threads (the second half walked at the same time) finds the
  *   anchors of the one-thread walk, one for one, and gives up where it does. */
 #include <stdint.h>
@@ -290,7 +291,36 @@ static void prematch_tests(void) {
     free(old);
 }
 
+/* The filter's false passes: over a random text with 8 filter bits per position (where one
+ * bit per q-gram passes 11.7% of absent ones), two bits in one word must pass well under 8%.
+ * A filter that lets more through still finds the same matches, only slower, so this is the
+ * test that would notice. */
+static void filter_rate(void) {
+    int64_t n = MIB;
+    unsigned char *d = t_alloc((size_t)n);
+    for (int64_t i = 0; i < n; i++) d[i] = (unsigned char)rnd();
+    bsd_sa s;
+    char err[256];
+    CHECK(bsd_sa_build(&s, d, n, 30, 0, 1, 0, err, sizeof err) == 0, "filter: build: %s", err);
+    CHECK(((uint64_t)1 << s.bloom_bits) == (uint64_t)8 * (uint64_t)n, "filter: %llu bits for %lld "
+          "positions", (unsigned long long)1 << s.bloom_bits, (long long)n);
+    int64_t pass = 0, tries = 200000, held = 0;
+    unsigned char q[8];
+    for (int64_t t = 0; t < tries; t++) {
+        for (int k = 0; k < 8; k++) q[k] = (unsigned char)rnd();
+        pass += bsd_sa_maybe(&s, q); /* random 8-grams: absent but for 1 in 2^40 */
+        held += bsd_sa_maybe(&s, d + rnd() % (uint32_t)(n - 7));
+    }
+    CHECK(held == tries, "filter: %lld of %lld q-grams of the text ruled out",
+          (long long)(tries - held), (long long)tries);
+    CHECK(pass * 100 < tries * 8, "filter: %.2f%% of absent q-grams pass", 100.0 * pass / tries);
+    bsd_sa_free(&s);
+    free(d);
+}
+
 int main(void) {
+    filter_rate();
+
     int64_t n = 5 * MIB + 777;
     unsigned char *d = t_alloc((size_t)n);
 
