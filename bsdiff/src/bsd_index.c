@@ -462,17 +462,18 @@ DEFINE_FIND(find64, int64_t)
  * this far ahead, so that it has arrived when that search comes. */
 #define BLOOM_AHEAD 4
 
-int bsd_sa_maybe(const bsd_sa *o, const unsigned char *p) {
-    uint64_t k = qgram_key(p), b = qgram_bits(k);
+static inline int filter_holds(const bsd_sa *o, uint64_t k) {
+    uint64_t b = qgram_bits(k);
     return (o->bloom[qgram_word(k, o->bloom_bits)] & b) == b;
 }
 
+int bsd_sa_maybe(const bsd_sa *o, const unsigned char *p) { return filter_holds(o, qgram_key(p)); }
+
 int64_t bsd_sa_find(const bsd_sa *o, const unsigned char *p, int64_t plen, int64_t *pos) {
     if (plen < BSD_QGRAM) return 0;
-    uint64_t k = qgram_key(p), b = qgram_bits(k);
     if (plen >= BSD_QGRAM + BLOOM_AHEAD)
         __builtin_prefetch(&o->bloom[qgram_word(qgram_key(p + BLOOM_AHEAD), o->bloom_bits)]);
-    if ((o->bloom[qgram_word(k, o->bloom_bits)] & b) != b) return 0;
+    if (!filter_holds(o, qgram_key(p))) return 0;
     int64_t l = o->sa64 ? find64(o, o->sa, p, plen, pos) : find32(o, o->sa, p, plen, pos);
     return l >= BSD_QGRAM ? l : 0;
 }
