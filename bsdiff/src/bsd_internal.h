@@ -273,4 +273,18 @@ uint64_t bsd_writer_bytes(bsd_format format, bsd_compressor comp, int level);
 
 double bsd_now(void);
 
+/* bzip2 block encoder (bsd_bzenc.c). BSD_BZ_BLOCK_MAX: the most symbols libbz2's decoder takes
+ * in a block of a level-9 stream (a level-L stream: 100000 L - 1). */
+#define BSD_BZ_BLOCK_MAX 899999
+typedef struct bsd_bzblock {
+    unsigned char *bits; /* the block, most significant bit first, from its 48-bit magic on */
+    uint64_t nbits;
+    uint32_t crc; /* the block's CRC (for the stream's combined CRC) */
+} bsd_bzblock;
+/* Encodes one block from s[0, n): the block as bzip2's first run-length stage leaves it (runs
+ * of 4 to 255 equal bytes as four bytes and a count), 1 <= n <= BSD_BZ_BLOCK_MAX. Returns 0
+ * (out->bits malloc'd), BSD_E_NOMEM, or 1 when s repeats a shorter string (this encoder's
+ * rotation sort needs a block without equal rotations: compress it with libbz2). */
+int bsd_bz_block(const unsigned char *s, size_t n, bsd_bzblock *out);
+
 #endif /* BSD_INTERNAL_H */

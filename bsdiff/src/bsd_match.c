@@ -5,9 +5,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include <bzlib.h>
 
 #include "bsd_internal.h"
+#include "bsd_pbz.h"
 
 int bsd_seglist_push(bsd_seglist *l, int64_t newp, int64_t oldp, int64_t len) {
     if (l->n == l->cap) {
@@ -685,18 +685,23 @@ static int64_t seg_cost(const bsd_old *o, const unsigned char *nw_all, int64_t c
     return c + lit * c_lit + few * (16 - c_lit) + (lit ? FIRST_LIT_COST : 0);
 }
 
+static int count_write(void *opaque, const void *buf, size_t len) {
+    (void)buf;
+    *(uint64_t *)opaque += len;
+    return 0;
+}
+
+/* Compressed size of p[0, n) as the patch writer would compress it (one thread here: the
+ * trial compressions of several chunks already run side by side). */
 static int64_t bz_size(const unsigned char *p, size_t n) {
     if (!n) return 0;
-    unsigned int cap = (unsigned int)(n + n / 100 + 1024);
-    char *o = malloc(cap);
-    if (!o) return -1;
-    /* The smallest block size that holds the input (whose run-length stage grows it by at
-     * most 5/4) compresses to the same size as level 9 with less memory to set up. */
-    uint64_t lvl = ((uint64_t)n * 5 / 4 + 19) / 100000 + 1;
-    int rc = BZ2_bzBuffToBuffCompress(o, &cap, (char *)p, (unsigned int)n, lvl < 9 ? (int)lvl : 9,
-                                      0, 0);
-    free(o);
-    return rc == BZ_OK ? (int64_t)cap : -1;
+    uint64_t bytes = 0;
+    bsd_pbz *z = bsd_pbz_create(NULL, 1, 9, count_write, &bytes);
+    if (!z) return -1;
+    int e = bsd_pbz_write(z, p, n);
+    if (!e) e = bsd_pbz_finish(z);
+    bsd_pbz_free(z);
+    return e ? -1 : (int64_t)bytes;
 }
 
 /* Disagreement windows: where two segment lists over new[cs, ce) take a byte differently

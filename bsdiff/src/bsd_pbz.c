@@ -211,7 +211,9 @@ void bsd_spill_free(bsd_spill *s) {
 typedef struct pbz_piece {
     bsd_job job;
     unsigned char *in, *out;
-    size_t inlen, incap, outlen, raw; /* raw: input bytes the symbols stand for */
+    size_t inlen, incap, raw; /* raw: input bytes the symbols stand for */
+    uint64_t start, nbits;    /* the block in out: its first bit and length */
+    uint32_t bcrc;            /* and its CRC */
     int level, err;
     double seconds;
     struct pbz_piece *next;
@@ -244,18 +246,25 @@ struct bsd_pbz {
     int err; /* 0, or a bsd_error */
 };
 
-/* Compresses the piece: its symbols are expanded back into the input bytes, a buffer at a
- * time, for libbz2's streaming interface (whose run-length stage then finds the same runs). */
-static void piece_compress(void *arg) {
-    pbz_piece *pc = arg;
-    double t0 = bsd_now();
+static int get_bit(const unsigned char *b, uint64_t i) { return b[i >> 3] >> (7 - (i & 7)) & 1; }
+
+static uint64_t get_bits(const unsigned char *b, uint64_t i, int n) {
+    uint64_t v = 0;
+    for (int k = 0; k < n; k++) v = v << 1 | (uint64_t)get_bit(b, i + (uint64_t)k);
+    return v;
+}
+
+/* libbz2 fallback for a piece our encoder does not take (a block that repeats a shorter string):
+ * its symbols are expanded back into the input bytes, a buffer at a time, for libbz2's
+ * streaming interface (whose run-length stage then finds the same runs). */
+static void piece_libbz2(pbz_piece *pc) {
     bz_stream bs;
     memset(&bs, 0, sizeof bs);
     size_t cap = pc->inlen + pc->inlen / 100 + 1024;
     unsigned char raw[16384];
     pc->out = malloc(cap);
     int rc = pc->out ? BZ2_bzCompressInit(&bs, pc->level, 0, 0) : BZ_MEM_ERROR;
-    size_t ip = 0;
+    size_t ip = 0, outlen = 0;
     int prev = -1, same = 0;
     while (rc == BZ_OK || rc == BZ_RUN_OK || rc == BZ_FINISH_OK) {
         size_t rn = 0;
@@ -276,7 +285,7 @@ static void piece_compress(void *arg) {
         bs.next_in = (char *)raw;
         bs.avail_in = (unsigned)rn;
         do {
-            if (pc->outlen == cap) {
+            if (outlen == cap) {
                 unsigned char *o = realloc(pc->out, cap * 2);
                 if (!o) {
                     rc = BZ_MEM_ERROR;
@@ -285,16 +294,60 @@ static void piece_compress(void *arg) {
                 pc->out = o;
                 cap *= 2;
             }
-            bs.next_out = (char *)pc->out + pc->outlen;
-            bs.avail_out = (unsigned)(cap - pc->outlen);
+            bs.next_out = (char *)pc->out + outlen;
+            bs.avail_out = (unsigned)(cap - outlen);
             rc = BZ2_bzCompress(&bs, action);
-            pc->outlen = cap - bs.avail_out;
+            outlen = cap - bs.avail_out;
         } while (rc == (action == BZ_RUN ? BZ_RUN_OK : BZ_FINISH_OK) &&
                  (bs.avail_in || action == BZ_FINISH));
         if (rc == BZ_STREAM_END) break;
     }
-    if (rc != BZ_STREAM_END) pc->err = rc == BZ_MEM_ERROR ? BSD_E_NOMEM : BSD_E_COMPRESS;
     if (pc->out) BZ2_bzCompressEnd(&bs);
+    if (rc != BZ_STREAM_END) {
+        pc->err = rc == BZ_MEM_ERROR ? BSD_E_NOMEM : BSD_E_COMPRESS;
+        return;
+    }
+    /* the one block: after the 4-byte stream header, up to the end-of-stream mark */
+    const unsigned char *s = pc->out;
+    if (outlen < 4 + 10 + 10 || get_bits(s, 32, 48) != 0x314159265359ull) {
+        pc->err = BSD_E_COMPRESS;
+        return;
+    }
+    uint32_t bcrc = (uint32_t)get_bits(s, 80, 32);
+    uint64_t total = (uint64_t)outlen * 8, end = 0;
+    for (int pad = 0; pad < 8; pad++) {
+        uint64_t e = total - (uint64_t)pad;
+        if (get_bits(s, e - 80, 48) == 0x177245385090ull && get_bits(s, e - 32, 32) == bcrc &&
+            (pad == 0 || get_bits(s, e, pad) == 0)) {
+            end = e - 80;
+            break;
+        }
+    }
+    if (!end) { /* not exactly one block: the replay disagrees with libbz2 */
+        pc->err = BSD_E_COMPRESS;
+        return;
+    }
+    pc->start = 32;
+    pc->nbits = end - 32;
+    pc->bcrc = bcrc;
+}
+
+/* Compresses the piece: one block, by our encoder (bsd_bzenc.c) or libbz2's. */
+static void piece_compress(void *arg) {
+    pbz_piece *pc = arg;
+    double t0 = bsd_now();
+    bsd_bzblock blk;
+    int rc = bsd_bz_block(pc->in, pc->inlen, &blk);
+    if (rc == 0) {
+        pc->out = blk.bits;
+        pc->start = 0;
+        pc->nbits = blk.nbits;
+        pc->bcrc = blk.crc;
+    } else if (rc == 1) {
+        piece_libbz2(pc);
+    } else {
+        pc->err = rc;
+    }
     free(pc->in);
     pc->in = NULL;
     pc->seconds = bsd_now() - t0;
@@ -321,35 +374,14 @@ static void put_bits(bsd_pbz *z, uint32_t v, int n) { /* n <= 32 */
     }
 }
 
-static int get_bit(const unsigned char *b, uint64_t i) { return b[i >> 3] >> (7 - (i & 7)) & 1; }
-
-static uint64_t get_bits(const unsigned char *b, uint64_t i, int n) {
-    uint64_t v = 0;
-    for (int k = 0; k < n; k++) v = v << 1 | (uint64_t)get_bit(b, i + (uint64_t)k);
-    return v;
-}
-
-/* Appends the one block of a piece's stream to the output. */
+/* Appends the piece's block to the output. */
 static int emit_piece(bsd_pbz *z, pbz_piece *pc) {
-    const unsigned char *s = pc->out;
-    size_t len = pc->outlen;
-    if (len < 4 + 10 + 10 || get_bits(s, 32, 48) != 0x314159265359ull) return BSD_E_COMPRESS;
-    uint32_t bcrc = (uint32_t)get_bits(s, 80, 32);
-    uint64_t total = (uint64_t)len * 8, end = 0;
-    for (int pad = 0; pad < 8; pad++) {
-        uint64_t e = total - (uint64_t)pad;
-        if (get_bits(s, e - 80, 48) == 0x177245385090ull && get_bits(s, e - 32, 32) == bcrc &&
-            (pad == 0 || get_bits(s, e, pad) == 0)) {
-            end = e - 80;
-            break;
-        }
-    }
-    if (!end) return BSD_E_COMPRESS; /* not exactly one block: the replay disagrees with libbz2 */
-    z->crc = ((z->crc << 1) | (z->crc >> 31)) ^ bcrc;
-    uint64_t nbits = end - 32, whole = nbits / 8;
-    for (uint64_t i = 0; i < whole; i++) put_bits(z, s[4 + i], 8);
-    int rest = (int)(nbits % 8);
-    if (rest) put_bits(z, s[4 + whole] >> (8 - rest), rest);
+    const unsigned char *s = pc->out + pc->start / 8;
+    z->crc = ((z->crc << 1) | (z->crc >> 31)) ^ pc->bcrc;
+    uint64_t whole = pc->nbits / 8;
+    for (uint64_t i = 0; i < whole; i++) put_bits(z, s[i], 8);
+    int rest = (int)(pc->nbits % 8);
+    if (rest) put_bits(z, s[whole] >> (8 - rest), rest);
     return z->err;
 }
 
