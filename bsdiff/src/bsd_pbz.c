@@ -571,6 +571,18 @@ int bsd_pbz_write(bsd_pbz *z, const void *data, size_t len) {
     return z->err;
 }
 
+int bsd_pbz_cut(bsd_pbz *z) {
+    if (!z->err && z->run_ch < 256 && !piece_run(z, z->run_ch, z->run_len)) submit_cur(z);
+    z->run_ch = 256;
+    z->run_len = 0;
+    z->nblock = 0;
+    memset(z->h_block, 0, sizeof z->h_block);
+    memset(z->h_win, 0, sizeof z->h_win);
+    z->win_off = z->win_in = 0;
+    z->win_nblock = 0;
+    return z->err;
+}
+
 int bsd_pbz_finish(bsd_pbz *z) {
     if (!z->err && z->run_ch < 256 && !piece_run(z, z->run_ch, z->run_len)) submit_cur(z);
     while (z->head) drain_one(z);

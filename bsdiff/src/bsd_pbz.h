@@ -43,6 +43,8 @@ typedef struct bsd_pbz bsd_pbz;
 bsd_pbz *bsd_pbz_create(bsd_pool *pool, unsigned threads, int level,
                         int (*write)(void *, const void *, size_t), void *opaque);
 int bsd_pbz_write(bsd_pbz *z, const void *data, size_t len);
+/* Ends the current block here: what follows starts a block of its own. */
+int bsd_pbz_cut(bsd_pbz *z);
 int bsd_pbz_finish(bsd_pbz *z);
 uint64_t bsd_pbz_total(const bsd_pbz *z);   /* compressed bytes written so far */
 double bsd_pbz_seconds(const bsd_pbz *z);   /* compressor time, summed over pieces */

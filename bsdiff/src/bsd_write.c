@@ -17,6 +17,8 @@
 #include "bsdelta_format.h"
 
 #define SPILL_MEM ((size_t)4 << 20)
+/* Segments with at least this many diff bytes end a bzip2 block between their parts. */
+#define CUT_SEGMENT_DIFF ((int64_t)1 << 20)
 #define TMP_LEN 65536
 
 /* One output stream of the format: bzip2 (parallel), zstd, or stored. */
@@ -48,6 +50,7 @@ struct bsd_writer {
     uint32_t segn;
     uint64_t segx;
     bsd_seg pend;
+    int64_t segd; /* BSDELTA: diff bytes of the gathered segment */
     uint64_t cmds, diff_bytes, extra_bytes, patch_bytes;
     double seconds;
     unsigned char tmp[TMP_LEN];
@@ -313,9 +316,19 @@ static int seg_flush(bsd_writer *w) {
         }
     }
     if ((e = os_write(&w->body, t, k))) return e;
+    /* A large segment's three parts (control columns, extra bytes, diff pieces) each start a
+     * bzip2 block: one set of Huffman tables fits each kind of data better than one set fits a
+     * block that spans two. BSDELTA total of the corpus 0.6% smaller (typescript 5.4 -> 5.5
+     * 2.3%, biome 1.0%; swc 0.9% larger); cutting at only one or two of the three places
+     * saved less. In small patches the extra blocks would cost more than they save. */
+    int cut = w->body.bz && w->segd >= CUT_SEGMENT_DIFF;
+    if (cut && (e = bsd_pbz_cut(w->body.bz))) return e;
     for (uint32_t i = 0; i < w->segn; i++)
         if ((e = os_write(&w->body, w->cfg.nw + w->segv[i].xnewp, (size_t)w->segv[i].xlen))) return e;
+    if (cut && (e = bsd_pbz_cut(w->body.bz))) return e;
     if ((e = seg_pieces(w))) return e;
+    if (cut && (e = bsd_pbz_cut(w->body.bz))) return e;
+    w->segd = 0;
     w->segn = 0;
     w->segx = 0;
     return 0;
@@ -328,6 +341,7 @@ static int seg_add(bsd_writer *w, const bsd_seg *s, int64_t xnewp, int64_t xlen,
         return e;
     w->segv[w->segn++] = (seg_cmd){s->newp, s->oldp, s->len, xnewp, xlen, seek};
     w->segx += (uint64_t)xlen;
+    w->segd += s->len;
     w->cmds++;
     return 0;
 }

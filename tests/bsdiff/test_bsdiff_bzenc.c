@@ -5,7 +5,8 @@
  *   them, every byte value, and whole blocks of a repeated string;
  * - the same bytes for one thread and for a pool of three;
  * - no more than libbz2 -9 writes, within a small margin (the table choice is ours);
- * - the encoder refuses a block that repeats a shorter string, and the writer then uses libbz2.
+ * - the encoder refuses a block that repeats a shorter string, and the writer then uses libbz2;
+ * - a cut (bsd_pbz_cut) ends the block, also inside a run of equal bytes.
  * (Debian's bspatch reading these streams inside BSDIFF40 patches is test_bsdiff_compat.) */
 #include <stdint.h>
 #include <stdio.h>
@@ -166,6 +167,47 @@ int main(void) {
         CHECK(bsd_bz_block(d, 0, &blk) == BSD_E_MISUSE, "empty block");
         CHECK(bsd_bz_block(d, BSD_BZ_BLOCK_MAX + 1, &blk) == BSD_E_MISUSE, "oversized block");
         free(d);
+    }
+    /* cuts: text, cut, random bytes - a block boundary (the stream differs from the uncut one)
+     * with the same content; and a cut inside a run of one byte, whose two parts must not
+     * merge into one run or lose its count */
+    {
+        size_t n = 200000;
+        unsigned char *d = t_gen(T_TEXT, n, 5);
+        unsigned char *r = t_gen(T_RANDOM, n, 6);
+        unsigned char *both = t_alloc(2 * n);
+        memcpy(both, d, n);
+        memcpy(both + n, r, n);
+        membuf plain = compress(both, 2 * n, 1, 0), cut = {0};
+        bsd_pbz *z = bsd_pbz_create(NULL, 1, 9, mem_write, &cut);
+        CHECK(!bsd_pbz_write(z, d, n) && !bsd_pbz_cut(z) && !bsd_pbz_cut(z) &&
+              !bsd_pbz_write(z, r, n) && !bsd_pbz_finish(z), "cut stream");
+        bsd_pbz_free(z);
+        CHECK(cut.n != plain.n || memcmp(cut.b, plain.b, cut.n), "a cut changes the blocks");
+        unsigned dl = (unsigned)(2 * n) + 1;
+        char *out = t_alloc(dl);
+        int rc = BZ2_bzBuffToBuffDecompress(out, &dl, (char *)cut.b, (unsigned)cut.n, 0, 0);
+        CHECK(rc == BZ_OK && dl == 2 * n && !memcmp(out, both, 2 * n), "cut stream content");
+        free(plain.b);
+        free(cut.b);
+        for (int split = 1; split < 300; split += 37) {
+            membuf m = {0};
+            memset(both, 'q', 300);
+            z = bsd_pbz_create(NULL, 1, 9, mem_write, &m);
+            CHECK(!bsd_pbz_write(z, both, (size_t)split) && !bsd_pbz_cut(z) &&
+                  !bsd_pbz_write(z, both + split, 300 - (size_t)split) && !bsd_pbz_finish(z),
+                  "run cut at %d", split);
+            bsd_pbz_free(z);
+            dl = 301;
+            rc = BZ2_bzBuffToBuffDecompress(out, &dl, (char *)m.b, (unsigned)m.n, 0, 0);
+            CHECK(rc == BZ_OK && dl == 300 && !memcmp(out, both, 300), "run of 300 cut at %d: "
+                  "rc %d, %u bytes", split, rc, dl);
+            free(m.b);
+        }
+        free(out);
+        free(both);
+        free(d);
+        free(r);
     }
     return t_done("bsdiff_bzenc");
 }
