@@ -377,6 +377,81 @@ static void sort_ranges(int64_t *r, size_t n, int64_t max) {
     free(t);
 }
 
+/* Uncovered parts of old that repeat one another are sorted once. Archives of web bundles hold
+ * the same sources several times (bootstrap's zip: in six .js.map and six .css.map files); the
+ * anchors take new's copies to some of old's, and old's other copies are left uncovered: 2.1 of
+ * bootstrap 5.3.2's 9.7 MB. Parts of DEDUPE_MIN bytes or more are cut into content-defined
+ * chunks (a boundary where a rolling hash of the last bytes has its low bits zero, DEDUPE_MASK
+ * + 1 bytes apart on average, at least DEDUPE_CHUNK_MIN), and a chunk whose bytes an earlier
+ * chunk holds is left out: equal content gets the same boundaries, so its longest matches stay
+ * in the index at the first copy. On that zip: 0.93 MB left out, the sort 0.057 -> 0.028 s,
+ * patches 29,241 -> 29,237 (BSDELTA) and 29,104 -> 29,083 bytes (BSDIFF40). A chunk is known by
+ * a 64-bit hash: two chunks that share one only lose matches, the patch stays right. */
+#define DEDUPE_MIN 1024
+#define DEDUPE_CHUNK_MIN 256
+#define DEDUPE_MASK 511
+
+int64_t *bsd_dedupe_parts(const unsigned char *d, const int64_t *r, int64_t nr, int64_t *n_out,
+                          int64_t *bytes) {
+    int64_t chunks = 0;
+    for (int64_t i = 0; i < nr; i++)
+        if (r[2 * i + 1] >= DEDUPE_MIN) chunks += r[2 * i + 1] / DEDUPE_CHUNK_MIN + 1;
+    if (!chunks) return NULL;
+    size_t cap = 1024;
+    while (cap < (size_t)chunks * 2) cap *= 2;
+    uint64_t *seen = calloc(cap, sizeof(uint64_t));
+    /* parts out: at most one more per chunk left out */
+    int64_t *out = malloc((size_t)(nr + chunks) * 2 * sizeof(int64_t));
+    if (!seen || !out) {
+        free(seen);
+        free(out);
+        return NULL;
+    }
+    uint64_t gear[256], x = 0x9E3779B97F4A7C15ull;
+    for (int k = 0; k < 256; k++) { /* xorshift: fixed, so the cuts are too */
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        gear[k] = x;
+    }
+    int64_t n = 0, total = 0;
+    for (int64_t i = 0; i < nr; i++) {
+        int64_t b = r[2 * i], e = b + r[2 * i + 1];
+        if (e - b < DEDUPE_MIN) {
+            out[2 * n] = b;
+            out[2 * n + 1] = e - b;
+            n++;
+            total += e - b;
+            continue;
+        }
+        uint64_t g = 0;
+        for (int64_t cs = b, q = b; q < e; q++) {
+            g = (g << 1) + gear[d[q]];
+            if (q + 1 < e && (q + 1 - cs < DEDUPE_CHUNK_MIN || (g & DEDUPE_MASK) != 0)) continue;
+            int64_t len = q + 1 - cs;
+            uint64_t h = XXH3_64bits(d + cs, (size_t)len) | 1;
+            size_t slot = (size_t)(h >> 17) & (cap - 1);
+            while (seen[slot] && seen[slot] != h) slot = (slot + 1) & (cap - 1);
+            if (!seen[slot]) { /* new content: kept, joined to the part before when adjacent */
+                seen[slot] = h;
+                if (n && out[2 * (n - 1)] + out[2 * (n - 1) + 1] == cs) {
+                    out[2 * (n - 1) + 1] += len;
+                } else {
+                    out[2 * n] = cs;
+                    out[2 * n + 1] = len;
+                    n++;
+                }
+                total += len;
+            }
+            cs = q + 1;
+        }
+    }
+    free(seen);
+    *n_out = n;
+    *bytes = total;
+    return out;
+}
+
 /* Picks what the scan searches besides the anchors:
  *   - the suffix array of all of old when it exists already, when old is small, when the
  *     pre-match gave up, or when anchors leave more than 60% of old uncovered (built now and
@@ -453,6 +528,11 @@ static bsd_error choose_index(bsd_ctx *ctx, bsd_old *o, bsd_finder *fd, int prem
         return BSD_OK;
     }
     /* restricted index */
+    int64_t *dr = bsd_dedupe_parts(o->data, r, nr, &nr, &uncovered);
+    if (dr) {
+        free(r);
+        r = dr;
+    }
     unsigned char *t = malloc((size_t)(uncovered ? uncovered : 1));
     int64_t nmap = (uncovered >> BSD_PART_MAP_SHIFT) + 1;
     int64_t *parts = malloc((size_t)((nr ? nr : 1) * 3 + nmap) * sizeof(int64_t));

@@ -273,6 +273,12 @@ uint64_t bsd_writer_bytes(bsd_format format, bsd_compressor comp, int level);
 
 double bsd_now(void);
 
+/* The nr (begin, length) parts of d in r with repeated content-defined chunks left out
+ * (bsd_diff.c), in order, as a new array of *n_out parts holding *bytes bytes; NULL when out of
+ * memory or when no part is long enough to cut (r is then to be used as it is). */
+int64_t *bsd_dedupe_parts(const unsigned char *d, const int64_t *r, int64_t nr, int64_t *n_out,
+                          int64_t *bytes);
+
 /* bzip2 block encoder (bsd_bzenc.c). BSD_BZ_BLOCK_MAX: the most symbols libbz2's decoder takes
  * in a block of a level-9 stream (a level-L stream: 100000 L - 1). */
 #define BSD_BZ_BLOCK_MAX 899999

@@ -7,7 +7,8 @@
  *   of the bucket before its own;
  * - the q-gram filter holds every q-gram of the text and lets few absent ones through;
  * - the block pre-match on two threads (the second half walked at the same time) finds the
- *   anchors of the one-thread walk, one for one, and gives up where it does. */
+ *   anchors of the one-thread walk, one for one, and gives up where it does;
+ * - the restricted index leaves repeated content out only where a copy stays in. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,8 +319,74 @@ static void filter_rate(void) {
     free(d);
 }
 
+/* Parts of old that repeat one another (three copies of a 64 KiB block, the last with one byte
+ * changed, among unique bytes; and short parts, kept whole): the kept parts lie inside the
+ * parts, in order, and hold less; every left-out range occurs in the kept text. */
+static void dedupe(void) {
+    int64_t blk = 64 << 10, gap = 10000, n = 3 * (blk + gap) + 500;
+    unsigned char *d = t_alloc((size_t)n);
+    for (int64_t i = 0; i < n; i++) d[i] = (unsigned char)rnd();
+    for (int c = 1; c < 3; c++) memcpy(d + c * (blk + gap), d, (size_t)blk);
+    d[2 * (blk + gap) + blk / 2] ^= 0x55;
+    /* parts: [0, 3 (blk + gap)) less 16 bytes at an odd place (as the restricted index gets
+     * them: never adjacent), and two short ones */
+    int64_t r[8] = {0, blk + 1234, blk + 1250, 3 * (blk + gap) - blk - 1250, 3 * (blk + gap), 200,
+                    3 * (blk + gap) + 300, 100};
+    int64_t in_bytes = 0;
+    for (int i = 0; i < 4; i++) in_bytes += r[2 * i + 1];
+    int64_t nk = 0, kept = -1;
+    int64_t *k = bsd_dedupe_parts(d, r, 4, &nk, &kept);
+    CHECK(k != NULL, "dedupe: parts long enough to cut");
+    if (!k) {
+        free(d);
+        return;
+    }
+    CHECK(kept < in_bytes - blk, "dedupe: %lld of %lld bytes kept, with two copies of %lld "
+          "repeated", (long long)kept, (long long)in_bytes, (long long)blk);
+    CHECK(kept > in_bytes - 2 * blk - 4096, "dedupe: %lld of %lld kept: more left out than "
+          "repeats", (long long)kept, (long long)in_bytes);
+    /* the kept text, and each kept part inside an input part, in order */
+    unsigned char *kt = t_alloc((size_t)kept);
+    int64_t at = 0, sum = 0, j = 0;
+    for (int64_t i = 0; i < nk; i++) {
+        int64_t b = k[2 * i], l = k[2 * i + 1];
+        CHECK(l > 0 && b >= at, "dedupe: part %lld at %lld (after %lld)", (long long)i,
+              (long long)b, (long long)at);
+        while (j < 4 && r[2 * j] + r[2 * j + 1] <= b) j++;
+        CHECK(j < 4 && b >= r[2 * j] && b + l <= r[2 * j] + r[2 * j + 1],
+              "dedupe: part %lld [%lld, +%lld) outside the input parts", (long long)i,
+              (long long)b, (long long)l);
+        if (sum + l <= kept) memcpy(kt + sum, d + b, (size_t)l);
+        sum += l;
+        at = b + l;
+    }
+    CHECK(sum == kept, "dedupe: parts hold %lld, reported %lld", (long long)sum, (long long)kept);
+    /* every left-out range: its bytes are in the kept text */
+    int64_t ki = 0;
+    for (int i = 0; i < 4 && sum == kept; i++) {
+        for (int64_t p = r[2 * i], e = r[2 * i] + r[2 * i + 1]; p < e;) {
+            while (ki < nk && k[2 * ki] + k[2 * ki + 1] <= p) ki++;
+            int64_t q = ki < nk && k[2 * ki] < e ? k[2 * ki] : e;
+            if (q <= p) {
+                p = k[2 * ki] + k[2 * ki + 1];
+                continue;
+            }
+            int found = 0;
+            for (int64_t x = 0; x + (q - p) <= kept && !found; x++)
+                found = kt[x] == d[p] && !memcmp(kt + x, d + p, (size_t)(q - p));
+            CHECK(found, "dedupe: left out [%lld, %lld), not in the kept text", (long long)p,
+                  (long long)q);
+            p = q;
+        }
+    }
+    free(kt);
+    free(k);
+    free(d);
+}
+
 int main(void) {
     filter_rate();
+    dedupe();
 
     int64_t n = 5 * MIB + 777;
     unsigned char *d = t_alloc((size_t)n);
