@@ -5,10 +5,11 @@
  * How: the input is cut into pieces exactly where a sequential libbz2 compressor would end a
  * block (its run-length stage is replayed to count block symbols), plus a cut every
  * PIECE_MAX input bytes (a block of runs of zeros would otherwise span up to 45 MB, all of it
- * compressed on one thread). Each piece is compressed alone as a one-block stream; the blocks
- * are then concatenated bit by bit between one stream header and one end-of-stream mark with
- * the combined CRC. Cut points depend only on the data and the level, never on the thread
- * count.
+ * compressed on one thread). Each piece is compressed alone into one block, by our block
+ * encoder (bsd_bzenc.c; libbz2 for the rare block it refuses, from whose one-block stream the
+ * block is cut out); the blocks are then concatenated bit by bit between one stream header and
+ * one end-of-stream mark with the combined CRC. Cut points depend only on the data and the
+ * level (and on bsd_pbz_cut), never on the thread count.
  *
  * A block may also end early, where the data changes character: one Huffman table set per
  * block (bzip2 picks among six per 50 symbols) fits a 900k-symbol block that spans, say,
@@ -517,6 +518,15 @@ static int split_at_window(bsd_pbz *z) {
     return z->err;
 }
 
+/* The replay's block state after a block ends: empty, the split test's window at its start. */
+static void block_reset(bsd_pbz *z) {
+    z->nblock = 0;
+    memset(z->h_block, 0, sizeof z->h_block);
+    memset(z->h_win, 0, sizeof z->h_win);
+    z->win_off = z->win_in = 0;
+    z->win_nblock = 0;
+}
+
 int bsd_pbz_write(bsd_pbz *z, const void *data, size_t len) {
     const unsigned char *p = data;
     size_t i = 0;
@@ -544,11 +554,7 @@ int bsd_pbz_write(bsd_pbz *z, const void *data, size_t len) {
             /* Block full: libbz2 ends the block here and starts the next one with this run.
              * The same cut is taken for PIECE_MAX, with the replay restarted. */
             if (submit_cur(z)) return z->err;
-            z->nblock = 0;
-            memset(z->h_block, 0, sizeof z->h_block);
-            memset(z->h_win, 0, sizeof z->h_win);
-            z->win_off = z->win_in = 0;
-            z->win_nblock = 0;
+            block_reset(z);
         } else if (inpiece - z->win_off >= SPLIT_RAW && z->nblock - z->win_nblock >= SPLIT_MIN_SYMS) {
             /* Window boundaries fall between runs, so the block from the window on holds
              * exactly the symbols counted since. */
@@ -575,11 +581,7 @@ int bsd_pbz_cut(bsd_pbz *z) {
     if (!z->err && z->run_ch < 256 && !piece_run(z, z->run_ch, z->run_len)) submit_cur(z);
     z->run_ch = 256;
     z->run_len = 0;
-    z->nblock = 0;
-    memset(z->h_block, 0, sizeof z->h_block);
-    memset(z->h_win, 0, sizeof z->h_win);
-    z->win_off = z->win_in = 0;
-    z->win_nblock = 0;
+    block_reset(z);
     return z->err;
 }
 
