@@ -100,32 +100,35 @@ static uint32_t crc_update(const uint32_t t[8][256], uint32_t crc, const unsigne
     return crc;
 }
 
-/* CRC of the bytes the block's symbols stand for (four equal bytes are followed by a count of
- * further copies), expanded a buffer at a time. */
+size_t bsd_unrle_next(bsd_unrle *u, const unsigned char *s, size_t n, unsigned char *buf,
+                      size_t cap) {
+    size_t k = 0;
+    while (u->at < n && k + 255 <= cap) {
+        unsigned b = s[u->at++];
+        if (u->same == 4) { /* a run's count */
+            memset(buf + k, u->prev, b);
+            k += b;
+            u->same = 0;
+            u->prev = -1;
+            continue;
+        }
+        buf[k++] = (unsigned char)b;
+        u->same = (int)b == u->prev ? u->same + 1 : 1;
+        u->prev = (int)b;
+    }
+    return k;
+}
+
+/* CRC of the bytes the block's symbols stand for. */
 static uint32_t block_crc(const unsigned char *s, size_t n) {
     uint32_t t[8][256], crc = 0xffffffffu;
     crc_tables(t);
     unsigned char raw[16384];
-    size_t rn = 0;
-    int prev = -1, same = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned b = s[i];
-        if (rn + 255 > sizeof raw) {
-            crc = crc_update((const uint32_t(*)[256])t, crc, raw, rn);
-            rn = 0;
-        }
-        if (same == 4) {
-            memset(raw + rn, prev, b);
-            rn += b;
-            same = 0;
-            prev = -1;
-            continue;
-        }
-        raw[rn++] = (unsigned char)b;
-        same = (int)b == prev ? same + 1 : 1;
-        prev = (int)b;
-    }
-    return ~crc_update((const uint32_t(*)[256])t, crc, raw, rn);
+    bsd_unrle u = {0, -1, 0};
+    size_t k;
+    while ((k = bsd_unrle_next(&u, s, n, raw, sizeof raw)) > 0)
+        crc = crc_update((const uint32_t(*)[256])t, crc, raw, k);
+    return ~crc;
 }
 
 /* ---------------- rotation sort ---------------- */

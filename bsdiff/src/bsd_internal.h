@@ -287,6 +287,16 @@ typedef struct bsd_bzblock {
     uint64_t nbits;
     uint32_t crc; /* the block's CRC (for the stream's combined CRC) */
 } bsd_bzblock;
+/* Expansion of run-length-stage symbols back into bytes, a buffer at a time: four equal bytes
+ * are followed by a count of further copies. Start with {0, -1, 0}. */
+typedef struct bsd_unrle {
+    size_t at; /* symbols read */
+    int prev, same;
+} bsd_unrle;
+/* Fills buf (cap >= 255) with the bytes of the next symbols of s[0, n); returns their number,
+ * 0 once every symbol is read. */
+size_t bsd_unrle_next(bsd_unrle *u, const unsigned char *s, size_t n, unsigned char *buf,
+                      size_t cap);
 /* Encodes one block from s[0, n): the block as bzip2's first run-length stage leaves it (runs
  * of 4 to 255 equal bytes as four bytes and a count), 1 <= n <= BSD_BZ_BLOCK_MAX. Returns 0
  * (out->bits malloc'd), BSD_E_NOMEM, or 1 when s repeats a shorter string (this encoder's

@@ -265,24 +265,11 @@ static void piece_libbz2(pbz_piece *pc) {
     unsigned char raw[16384];
     pc->out = malloc(cap);
     int rc = pc->out ? BZ2_bzCompressInit(&bs, pc->level, 0, 0) : BZ_MEM_ERROR;
-    size_t ip = 0, outlen = 0;
-    int prev = -1, same = 0;
+    size_t outlen = 0;
+    bsd_unrle u = {0, -1, 0};
     while (rc == BZ_OK || rc == BZ_RUN_OK || rc == BZ_FINISH_OK) {
-        size_t rn = 0;
-        while (ip < pc->inlen && rn + 255 <= sizeof raw) {
-            unsigned char b = pc->in[ip++];
-            if (same == 4) { /* a run's count */
-                memset(raw + rn, prev, b);
-                rn += b;
-                same = 0;
-                prev = -1;
-                continue;
-            }
-            raw[rn++] = b;
-            same = b == prev ? same + 1 : 1;
-            prev = b;
-        }
-        int action = ip < pc->inlen ? BZ_RUN : BZ_FINISH;
+        size_t rn = bsd_unrle_next(&u, pc->in, pc->inlen, raw, sizeof raw);
+        int action = u.at < pc->inlen ? BZ_RUN : BZ_FINISH;
         bs.next_in = (char *)raw;
         bs.avail_in = (unsigned)rn;
         do {
