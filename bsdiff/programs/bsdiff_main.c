@@ -38,6 +38,12 @@ static void usage(FILE *f) {
 "  --compressor C   bzip2 (default) or zstd (BSDELTA only): zstd patches are about 4%%\n"
 "                   smaller and apply faster, but the diff takes 2-3 times as long\n"
 "  --level N        compression level: bzip2 1..9 (default 9), zstd 1..22 (default 19)\n"
+"  --bz-search M    bzip2 block search: on tries every block whole and as the blocks of its\n"
+"                   halves (down to 1/64 of a block), each with every Huffman table count,\n"
+"                   and keeps the smallest: 2-4%% smaller patches of binaries, for about\n"
+"                   four times the compression work (the diff takes 30-50%% longer);\n"
+"                   auto (default): on for bsdiff40, whose bytes are all a classic client\n"
+"                   can save, off for bsdelta\n"
 "  --deflate M      auto (default, BSDELTA only): when both files hold deflate streams\n"
 "                   (.gz/.tgz, zip entries), diff the streams' tokens instead of their\n"
 "                   compressed bytes, so an archive with a few changed files gives a patch\n"
@@ -239,6 +245,15 @@ int main(int argc, char **argv) {
             else if (!strcmp(val, "off")) opt.deflate = BSD_DEFLATE_OFF;
             else {
                 fprintf(stderr, "%s: unknown --deflate mode '%s' (auto or off)\n", prog, val);
+                return EXIT_USAGE;
+            }
+        } else if (!strcmp(a, "--bz-search")) {
+            NEEDVAL();
+            if (!strcmp(val, "auto")) opt.bz_effort = BSD_BZ_AUTO;
+            else if (!strcmp(val, "on")) opt.bz_effort = BSD_BZ_SEARCH;
+            else if (!strcmp(val, "off")) opt.bz_effort = BSD_BZ_FAST;
+            else {
+                fprintf(stderr, "%s: unknown --bz-search mode '%s' (auto, on or off)\n", prog, val);
                 return EXIT_USAGE;
             }
         } else if (!strcmp(a, "--level") || !strcmp(a, "-j") || !strcmp(a, "--threads") ||

@@ -24,6 +24,7 @@
 #define BZ_MAX_LEN 17    /* longest code written (libbz2's decoder takes up to 20) */
 #define BZ_MAX_TABLES 6
 #define BZ_ROUNDS 5      /* refinement rounds of the tables */
+#define BZ_ROUNDS_FEWER 2 /* and of one table fewer, started from the tables before */
 
 /* ---------------- bit writer ---------------- */
 
@@ -120,6 +121,23 @@ size_t bsd_unrle_next(bsd_unrle *u, const unsigned char *s, size_t n, unsigned c
 }
 
 /* CRC of the bytes the block's symbols stand for. */
+size_t bsd_bz_safe_cut(const unsigned char *s, size_t n, size_t at) {
+    int prev = -1, same = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i >= at && same < 4 && (same == 0 || s[i] != prev)) return i;
+        if (same == 4) { /* s[i] is a count */
+            same = 0;
+            prev = -1;
+        } else if (s[i] == prev) {
+            same++;
+        } else {
+            prev = s[i];
+            same = 1;
+        }
+    }
+    return 0;
+}
+
 static uint32_t block_crc(const unsigned char *s, size_t n) {
     uint32_t t[8][256], crc = 0xffffffffu;
     crc_tables(t);
@@ -157,9 +175,19 @@ static size_t least_rotation(const unsigned char *s, size_t n, int *power) {
 
 /* ---------------- Huffman code lengths ---------------- */
 
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
+/* Shell sort of at most 260 keys (no comparison calls: code_lengths runs for every table of
+ * every round, and of every table count tried by a search). */
+static void sort_u64(uint64_t *a, int n) {
+    static const int gaps[] = {109, 41, 19, 5, 1};
+    for (int gi = 0; gi < 5; gi++) {
+        int g = gaps[gi];
+        for (int i = g; i < n; i++) {
+            uint64_t v = a[i];
+            int j = i;
+            for (; j >= g && a[j - g] > v; j -= g) a[j] = a[j - g];
+            a[j] = v;
+        }
+    }
 }
 
 /* Code lengths of at most maxlen bits for n symbols (every symbol gets a code; unused ones are
@@ -172,7 +200,7 @@ static void code_lengths(unsigned char *len, const uint32_t *freq, int n, int ma
         uint64_t key[260];
         int order[260];
         for (int i = 0; i < n; i++) key[i] = (uint64_t)w[i] << 9 | (uint64_t)i;
-        qsort(key, (size_t)n, sizeof key[0], cmp_u64);
+        sort_u64(key, n);
         for (int i = 0; i < n; i++) order[i] = (int)(key[i] & 511);
         /* two queues: leaves in order, internal nodes as made (their weights increase) */
         uint64_t nw[260];
@@ -225,13 +253,19 @@ static void assign_codes(uint32_t *code, const unsigned char *len, int n) {
 /* ---------------- the block ---------------- */
 
 /* Table choice for every group of BZ_GROUP symbols; the costs of up to eight tables are summed
- * at once as 16-bit lanes of two words (50 codes of at most 17 bits stay under 2^16). */
-static void choose_tables(const uint16_t *mtf, size_t nmtf, const unsigned char len[][260],
-                          int nt, int alpha, unsigned char *sel, uint64_t (*pack)[2]) {
+ * at once as 16-bit lanes of two words (50 codes of at most 17 bits stay under 2^16). A choice
+ * is paid for by its selector too: the table's place in the move-to-front list of tables, plus
+ * one bit; a group takes the table whose codes and selector together cost least. Returns the
+ * bits of the codes and selectors. */
+static uint64_t choose_tables(const uint16_t *mtf, size_t nmtf, const unsigned char len[][260],
+                              int nt, int alpha, unsigned char *sel, uint64_t (*pack)[2]) {
     for (int v = 0; v < alpha; v++) {
         pack[v][0] = pack[v][1] = 0;
         for (int t = 0; t < nt; t++) pack[v][t >> 2] |= (uint64_t)len[t][v] << (16 * (t & 3));
     }
+    int place[BZ_MAX_TABLES]; /* each table's place in the move-to-front list */
+    for (int t = 0; t < nt; t++) place[t] = t;
+    uint64_t total = 0;
     size_t g = 0;
     for (size_t gs = 0; gs < nmtf; gs += BZ_GROUP, g++) {
         size_t ge = gs + BZ_GROUP < nmtf ? gs + BZ_GROUP : nmtf;
@@ -241,19 +275,77 @@ static void choose_tables(const uint16_t *mtf, size_t nmtf, const unsigned char 
             c1 += pack[mtf[i]][1];
         }
         int best = 0;
-        unsigned bc = (unsigned)(c0 & 0xffff);
-        for (int t = 1; t < nt; t++) {
-            unsigned c = (unsigned)(((t < 4 ? c0 : c1) >> (16 * (t & 3))) & 0xffff);
+        unsigned bc = ~0u;
+        for (int t = 0; t < nt; t++) {
+            unsigned c = (unsigned)(((t < 4 ? c0 : c1) >> (16 * (t & 3))) & 0xffff) +
+                         (unsigned)place[t] + 1;
             if (c < bc) {
                 bc = c;
                 best = t;
             }
         }
+        for (int t = 0; t < nt; t++)
+            if (place[t] < place[best]) place[t]++;
+        place[best] = 0;
         sel[g] = (unsigned char)best;
+        total += bc;
     }
+    return total;
 }
 
-int bsd_bz_block(const unsigned char *s, size_t n, bsd_bzblock *out) {
+/* Fits nt tables to the block's symbols in `rounds` rounds of choosing tables and fitting them
+ * to what chose them. They start from bands of the symbol range with about equal shares of
+ * the symbols, or, given nt + 1 tables fitted before (from, and their choices fromsel), from
+ * those less the one chosen least. Leaves the tables in len and the choices in sel; returns the
+ * bits they take (codes, selectors, table descriptions). */
+static uint64_t make_tables(const uint16_t *mtf, size_t nmtf, const uint32_t *freq, int alpha,
+                            int nt, unsigned char len[][260], unsigned char *sel,
+                            uint64_t (*pack)[2], const unsigned char (*from)[260],
+                            const unsigned char *fromsel, int rounds) {
+    int v = 0;
+    size_t left = nmtf;
+    size_t ngroups0 = (nmtf + BZ_GROUP - 1) / BZ_GROUP;
+    if (from) { /* nt + 1 tables fitted before: all but the least chosen */
+        size_t use[BZ_MAX_TABLES] = {0};
+        for (size_t g = 0; g < ngroups0; g++) use[fromsel[g]]++;
+        int drop = 0;
+        for (int t = 1; t <= nt; t++)
+            if (use[t] < use[drop]) drop = t;
+        for (int t = 0, k = 0; t <= nt; t++)
+            if (t != drop) memcpy(len[k++], from[t], 260);
+    }
+    for (int t = 0; t < nt && !from; t++) {
+        size_t share = left / (size_t)(nt - t), got = 0;
+        int lo = v;
+        while (v < alpha && (got < share || v == lo) && alpha - v > nt - t - 1) got += freq[v++];
+        if (t == nt - 1) v = alpha;
+        left -= got;
+        for (int k = 0; k < alpha; k++) len[t][k] = k >= lo && k < v ? 0 : 15;
+    }
+    size_t ngroups = (nmtf + BZ_GROUP - 1) / BZ_GROUP;
+    for (int round = 0; round < rounds; round++) {
+        choose_tables(mtf, nmtf, (const unsigned char(*)[260])len, nt, alpha, sel, pack);
+        uint32_t tf[BZ_MAX_TABLES][260];
+        memset(tf, 0, sizeof tf);
+        for (size_t g = 0; g < ngroups; g++) {
+            size_t gs = g * BZ_GROUP, ge = gs + BZ_GROUP < nmtf ? gs + BZ_GROUP : nmtf;
+            for (size_t i = gs; i < ge; i++) tf[sel[g]][mtf[i]]++;
+        }
+        for (int t = 0; t < nt; t++) code_lengths(len[t], tf[t], alpha, BZ_MAX_LEN);
+    }
+    uint64_t bits = choose_tables(mtf, nmtf, (const unsigned char(*)[260])len, nt, alpha, sel, pack);
+    for (int t = 0; t < nt; t++) {
+        int cur = len[t][0];
+        bits += 5;
+        for (int k = 0; k < alpha; k++) {
+            bits += 1 + 2 * (uint64_t)(cur > len[t][k] ? cur - len[t][k] : len[t][k] - cur);
+            cur = len[t][k];
+        }
+    }
+    return bits;
+}
+
+int bsd_bz_block(const unsigned char *s, size_t n, int table_search, bsd_bzblock *out) {
     memset(out, 0, sizeof(*out));
     if (n == 0 || n > BSD_BZ_BLOCK_MAX) return BSD_E_MISUSE;
     int power;
@@ -320,35 +412,39 @@ int bsd_bz_block(const unsigned char *s, size_t n, bsd_bzblock *out) {
     free(bwt);
     bwt = NULL;
 
-    /* tables: start from bands of the symbol range with about equal shares of the symbols,
-     * then alternate choosing tables and fitting them to what chose them */
-    int nt = nmtf < 200 ? 2 : nmtf < 600 ? 3 : nmtf < 1200 ? 4 : nmtf < 2400 ? 5 : 6;
+    /* tables: as many as libbz2 takes for this many symbols, or with a search the count from
+     * two up that costs least (near-random data, say, pays more for choosing among six tables
+     * than they save) */
     unsigned char len[BZ_MAX_TABLES][260];
     uint64_t pack[260][2];
-    {
-        int v = 0;
-        size_t left = nmtf;
-        for (int t = 0; t < nt; t++) {
-            size_t share = left / (size_t)(nt - t), got = 0;
-            int lo = v;
-            while (v < alpha && (got < share || v == lo) && alpha - v > nt - t - 1) got += freq[v++];
-            if (t == nt - 1) v = alpha;
-            left -= got;
-            for (int k = 0; k < alpha; k++) len[t][k] = k >= lo && k < v ? 0 : 15;
-        }
-    }
     size_t ngroups = (nmtf + BZ_GROUP - 1) / BZ_GROUP;
-    for (int round = 0; round < BZ_ROUNDS; round++) {
-        choose_tables(mtf, nmtf, (const unsigned char(*)[260])len, nt, alpha, sel, pack);
-        uint32_t tf[BZ_MAX_TABLES][260];
-        memset(tf, 0, sizeof tf);
-        for (size_t g = 0; g < ngroups; g++) {
-            size_t gs = g * BZ_GROUP, ge = gs + BZ_GROUP < nmtf ? gs + BZ_GROUP : nmtf;
-            for (size_t i = gs; i < ge; i++) tf[sel[g]][mtf[i]]++;
+    int nt = nmtf < 200 ? 2 : nmtf < 600 ? 3 : nmtf < 1200 ? 4 : nmtf < 2400 ? 5 : 6;
+    if (table_search && nt > 2) {
+        /* from the most tables down, while fewer cost less (the cost falls and then rises);
+         * the best so far is kept aside */
+        unsigned char blen[BZ_MAX_TABLES][260], *bsel = malloc(ngroups);
+        if (!bsel) goto done;
+        uint64_t best = make_tables(mtf, nmtf, freq, alpha, nt, blen, bsel, pack, NULL, NULL,
+                                    BZ_ROUNDS);
+        int bnt = nt;
+        for (int k = nt - 1; k >= 2; k--) {
+            uint64_t c = make_tables(mtf, nmtf, freq, alpha, k, len, sel, pack,
+                                     (const unsigned char(*)[260])blen, bsel, BZ_ROUNDS_FEWER);
+            if (c >= best) break;
+            unsigned char *t = sel;
+            sel = bsel;
+            bsel = t;
+            memcpy(blen, len, sizeof len);
+            best = c;
+            bnt = k;
         }
-        for (int t = 0; t < nt; t++) code_lengths(len[t], tf[t], alpha, BZ_MAX_LEN);
+        memcpy(len, blen, sizeof len);
+        memcpy(sel, bsel, ngroups);
+        free(bsel);
+        nt = bnt;
+    } else {
+        make_tables(mtf, nmtf, freq, alpha, nt, len, sel, pack, NULL, NULL, BZ_ROUNDS);
     }
-    choose_tables(mtf, nmtf, (const unsigned char(*)[260])len, nt, alpha, sel, pack);
 
     /* the block */
     bw_put(&w, 0x314159, 24);

@@ -96,6 +96,9 @@ bsd_error bsd_set_options(bsd_ctx *ctx, const bsd_options *opt) {
         return fail(ctx, BSD_E_MISUSE, "unknown compressor %d", (int)opt->compressor);
     if (opt->deflate != BSD_DEFLATE_AUTO && opt->deflate != BSD_DEFLATE_OFF)
         return fail(ctx, BSD_E_MISUSE, "unknown deflate mode %d", (int)opt->deflate);
+    if (opt->bz_effort != BSD_BZ_AUTO && opt->bz_effort != BSD_BZ_FAST &&
+        opt->bz_effort != BSD_BZ_SEARCH)
+        return fail(ctx, BSD_E_MISUSE, "unknown bzip2 effort %d", (int)opt->bz_effort);
     if (opt->format == BSD_FORMAT_BSDIFF40 && opt->compressor != BSD_COMP_BZIP2)
         return fail(ctx, BSD_E_UNSUPPORTED, "BSDIFF40 patches are always bzip2-compressed");
     if (opt->compressor == BSD_COMP_ZSTD && !bsd_have_zstd())
@@ -737,6 +740,8 @@ static bsd_error diff_core(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_
         .format = ctx->opt.format,
         .comp = bsdiff40 ? BSD_COMP_BZIP2 : ctx->opt.compressor,
         .level = level,
+        .bz_search = ctx->opt.bz_effort == BSD_BZ_SEARCH ||
+                     (ctx->opt.bz_effort == BSD_BZ_AUTO && bsdiff40),
         .old = o->data,
         .old_size = o->size,
         .nw = nw,

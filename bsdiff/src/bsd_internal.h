@@ -237,6 +237,7 @@ typedef struct bsd_write_cfg {
     bsd_format format;
     bsd_compressor comp;
     int level;
+    int bz_search; /* bzip2: search each block's layout (bsd_pbz_create) */
     const unsigned char *old;
     int64_t old_size;
     const unsigned char *nw;
@@ -297,10 +298,16 @@ typedef struct bsd_unrle {
  * 0 once every symbol is read. */
 size_t bsd_unrle_next(bsd_unrle *u, const unsigned char *s, size_t n, unsigned char *buf,
                       size_t cap);
+/* Where a block of run-length-stage symbols s[0, n) may end, at or after symbol `at`: not
+ * inside a run of equal bytes that the next block would go on with (the decoder starts each
+ * block afresh) and not before a run's count. 0 when there is no such place before n. */
+size_t bsd_bz_safe_cut(const unsigned char *s, size_t n, size_t at);
 /* Encodes one block from s[0, n): the block as bzip2's first run-length stage leaves it (runs
- * of 4 to 255 equal bytes as four bytes and a count), 1 <= n <= BSD_BZ_BLOCK_MAX. Returns 0
+ * of 4 to 255 equal bytes as four bytes and a count), 1 <= n <= BSD_BZ_BLOCK_MAX. With
+ * table_search the number of Huffman tables is chosen by trying each (more work on the
+ * entropy stage: about half again the block's time). Returns 0
  * (out->bits malloc'd), BSD_E_NOMEM, or 1 when s repeats a shorter string (this encoder's
  * rotation sort needs a block without equal rotations: compress it with libbz2). */
-int bsd_bz_block(const unsigned char *s, size_t n, bsd_bzblock *out);
+int bsd_bz_block(const unsigned char *s, size_t n, int table_search, bsd_bzblock *out);
 
 #endif /* BSD_INTERNAL_H */

@@ -18,7 +18,13 @@
  * part before the last such window plus that of the window; when splitting saves more than
  * SPLIT_MIN_GAIN bytes the block ends where the window began. On the corpus this makes the
  * binaries' patches 1-3% smaller and no patch larger (text keeps its long blocks: BWT gains
- * more from their context than a second table set would). */
+ * more from their context than a second table set would).
+ *
+ * With a search (bsd_pbz_create's search; BSDIFF40's default) that estimate gives way to
+ * measurement: each piece is encoded whole and as the blocks of its two halves, and where the
+ * halves take fewer bits, each half is tried the same way, down to SEARCH_DEPTH levels; every
+ * trial also tries fewer Huffman tables (bsd_bz_block's table_search). A piece then writes
+ * several blocks, and the stream's combined CRC takes them in order. */
 #include <stdlib.h>
 
 #include <bzlib.h>
@@ -214,15 +220,16 @@ typedef struct pbz_piece {
     unsigned char *in, *out;
     size_t inlen, incap, raw; /* raw: input bytes the symbols stand for */
     uint64_t start, nbits;    /* the block in out: its first bit and length */
-    uint32_t bcrc;            /* and its CRC */
-    int level, err;
+    uint32_t bcrc;            /* and its CRC: the blocks' CRCs folded as the stream folds them */
+    int nblocks;              /* blocks in out (more than one after a split search) */
+    int level, search, err;
     double seconds;
     struct pbz_piece *next;
 } pbz_piece;
 
 struct bsd_pbz {
     bsd_pool *pool;
-    int level;
+    int level, search;
     int64_t nblock_max;
     /* replay of libbz2's run-length stage: current run and block fill */
     int run_ch, run_len;
@@ -242,7 +249,7 @@ struct bsd_pbz {
     unsigned char obuf[65536];
     size_t olen;
     uint32_t crc;
-    uint64_t total_out;
+    uint64_t total_out, blocks;
     double seconds;
     int err; /* 0, or a bsd_error */
 };
@@ -320,19 +327,111 @@ static void piece_libbz2(pbz_piece *pc) {
     pc->bcrc = bcrc;
 }
 
-/* Compresses the piece: one block, by our encoder (bsd_bzenc.c) or libbz2's. */
+/* ---- split search: a piece as one block or as blocks of its halves, whichever is smaller ---- */
+
+/* A run of blocks, bit-packed most significant bit first. */
+typedef struct blockrun {
+    unsigned char *bits;
+    uint64_t nbits;
+    uint32_t fold; /* the blocks' CRCs folded as the stream's combined CRC folds them */
+    int n;
+} blockrun;
+
+static uint32_t rotl32(uint32_t x, int k) {
+    k &= 31;
+    return k ? x << k | x >> (32 - k) : x;
+}
+
+/* Appends nbits bits of src (from its first bit) to r. */
+static int run_append(blockrun *r, const unsigned char *src, uint64_t nbits) {
+    uint64_t need = (r->nbits + nbits + 7) / 8 + 8;
+    unsigned char *b = realloc(r->bits, need);
+    if (!b) return BSD_E_NOMEM;
+    r->bits = b;
+    unsigned sh = (unsigned)(r->nbits & 7);
+    unsigned char *d = b + r->nbits / 8;
+    uint64_t nbytes = (nbits + 7) / 8;
+    if (!sh) {
+        memcpy(d, src, nbytes);
+    } else {
+        d[0] &= (unsigned char)(0xff00u >> sh);
+        for (uint64_t i = 0; i < nbytes; i++) {
+            d[i] |= (unsigned char)(src[i] >> sh);
+            d[i + 1] = (unsigned char)(src[i] << (8 - sh));
+        }
+    }
+    r->nbits += nbits;
+    return 0;
+}
+
+#define SEARCH_DEPTH 6        /* halves of halves: blocks down to 1/64 of a piece */
+#define SEARCH_MIN_SYMS 10000 /* no half smaller than this */
+
+/* s[0, n) as one block (with the table count searched when asked). Returns 0, a bsd_error, or 1 when our encoder refuses the block. */
+static int encode_one(const unsigned char *s, size_t n, int table_search, blockrun *out) {
+    memset(out, 0, sizeof(*out));
+    bsd_bzblock b;
+    int rc = bsd_bz_block(s, n, table_search, &b);
+    if (rc) return rc;
+    out->bits = b.bits;
+    out->nbits = b.nbits;
+    out->fold = b.crc;
+    out->n = 1;
+    return 0;
+}
+
+/* Given whole, s[0, n) as one block: replaces it by the blocks of its two halves when they
+ * take fewer bits, and so on into each half while depth lasts. */
+static int encode_search(const unsigned char *s, size_t n, int depth, blockrun *whole) {
+    if (depth <= 0 || n < 2 * SEARCH_MIN_SYMS) return 0;
+    size_t m = bsd_bz_safe_cut(s, n, n / 2);
+    if (m < SEARCH_MIN_SYMS || n - m < SEARCH_MIN_SYMS) return 0;
+    blockrun l, r;
+    int el = encode_one(s, m, 1, &l);
+    int er = el ? 1 : encode_one(s + m, n - m, 1, &r);
+    if (el || er) { /* refused (a half that repeats a shorter string), or an error */
+        if (!el) free(l.bits);
+        return el < 0 ? el : er < 0 ? er : 0;
+    }
+    if (l.nbits + r.nbits >= whole->nbits) { /* no deeper: halves of halves rarely win then */
+        free(l.bits);
+        free(r.bits);
+        return 0;
+    }
+    int e = encode_search(s, m, depth - 1, &l);
+    if (!e) e = encode_search(s + m, n - m, depth - 1, &r);
+    if (!e && l.nbits + r.nbits < whole->nbits) {
+        e = run_append(&l, r.bits, r.nbits);
+        if (!e) {
+            l.fold = rotl32(l.fold, r.n) ^ r.fold;
+            l.n += r.n;
+            free(whole->bits);
+            *whole = l;
+            l.bits = NULL;
+        }
+    }
+    free(l.bits);
+    free(r.bits);
+    return e;
+}
+
+/* Compresses the piece: one block (or, with a split search, several), by our encoder
+ * (bsd_bzenc.c) or libbz2's. */
 static void piece_compress(void *arg) {
     pbz_piece *pc = arg;
     double t0 = bsd_now();
-    bsd_bzblock blk;
-    int rc = bsd_bz_block(pc->in, pc->inlen, &blk);
+    blockrun r;
+    int rc = encode_one(pc->in, pc->inlen, pc->search > 0, &r);
+    if (rc == 0 && (rc = encode_search(pc->in, pc->inlen, pc->search, &r)) != 0) free(r.bits);
     if (rc == 0) {
-        pc->out = blk.bits;
+        pc->out = r.bits;
         pc->start = 0;
-        pc->nbits = blk.nbits;
-        pc->bcrc = blk.crc;
+        pc->nbits = r.nbits;
+        pc->bcrc = r.fold;
+        pc->nblocks = r.n;
     } else if (rc == 1) {
         piece_libbz2(pc);
+        pc->nblocks = 1;
     } else {
         pc->err = rc;
     }
@@ -365,7 +464,8 @@ static void put_bits(bsd_pbz *z, uint32_t v, int n) { /* n <= 32 */
 /* Appends the piece's block to the output. */
 static int emit_piece(bsd_pbz *z, pbz_piece *pc) {
     const unsigned char *s = pc->out + pc->start / 8;
-    z->crc = ((z->crc << 1) | (z->crc >> 31)) ^ pc->bcrc;
+    z->crc = rotl32(z->crc, pc->nblocks) ^ pc->bcrc;
+    z->blocks += (uint64_t)pc->nblocks;
     uint64_t whole = pc->nbits / 8;
     for (uint64_t i = 0; i < whole; i++) put_bits(z, s[i], 8);
     int rest = (int)(pc->nbits % 8);
@@ -397,6 +497,7 @@ static int submit_cur(bsd_pbz *z) {
         return z->err;
     }
     pc->level = z->level;
+    pc->search = z->search;
     pc->job.fn = piece_compress;
     pc->job.arg = pc;
     if (z->tail) z->tail->next = pc;
@@ -408,12 +509,13 @@ static int submit_cur(bsd_pbz *z) {
     return z->err;
 }
 
-bsd_pbz *bsd_pbz_create(bsd_pool *pool, unsigned threads, int level,
+bsd_pbz *bsd_pbz_create(bsd_pool *pool, unsigned threads, int level, int search,
                         int (*write)(void *, const void *, size_t), void *opaque) {
     bsd_pbz *z = calloc(1, sizeof(*z));
     if (!z) return NULL;
     z->pool = pool;
     z->level = level;
+    z->search = search ? SEARCH_DEPTH : 0;
     z->nblock_max = 100000 * (int64_t)level - 19;
     z->run_ch = 256;
     z->max_inflight = (int)(pool ? threads + 1 : 0);
@@ -545,7 +647,7 @@ int bsd_pbz_write(bsd_pbz *z, const void *data, size_t len) {
         } else if (inpiece - z->win_off >= SPLIT_RAW && z->nblock - z->win_nblock >= SPLIT_MIN_SYMS) {
             /* Window boundaries fall between runs, so the block from the window on holds
              * exactly the symbols counted since. */
-            if (split_pays(z)) {
+            if (!z->search && split_pays(z)) {
                 if (split_at_window(z)) return z->err;
                 z->nblock -= z->win_nblock;
                 memcpy(z->h_block, z->h_win, sizeof z->h_block);
@@ -585,6 +687,7 @@ int bsd_pbz_finish(bsd_pbz *z) {
 
 uint64_t bsd_pbz_total(const bsd_pbz *z) { return z->total_out + z->olen; }
 double bsd_pbz_seconds(const bsd_pbz *z) { return z->seconds; }
+uint64_t bsd_pbz_blocks(const bsd_pbz *z) { return z->blocks; }
 
 void bsd_pbz_free(bsd_pbz *z) {
     if (!z) return;

@@ -61,15 +61,15 @@ static int sink_write(void *opaque, const void *buf, size_t len) {
     return s->write(s->opaque, buf, len);
 }
 
-static bsd_error os_open(ostream *o, bsd_compressor comp, int level, bsd_pool *pool,
-                         unsigned threads, int (*write)(void *, const void *, size_t),
-                         void *opaque) {
+static bsd_error os_open(ostream *o, bsd_compressor comp, int level, int search,
+                         bsd_pool *pool, unsigned threads,
+                         int (*write)(void *, const void *, size_t), void *opaque) {
     memset(o, 0, sizeof(*o));
     o->comp = comp;
     o->write = write;
     o->opaque = opaque;
     if (comp == BSD_COMP_BZIP2) {
-        o->bz = bsd_pbz_create(pool, threads, level, write, opaque);
+        o->bz = bsd_pbz_create(pool, threads, level, search, write, opaque);
         return o->bz ? BSD_OK : BSD_E_NOMEM;
     }
     if (comp == BSD_COMP_ZSTD) {
@@ -155,11 +155,11 @@ bsd_error bsd_writer_open(bsd_writer **pw, const bsd_write_cfg *cfg, char *err, 
         bsd_spill_init(&w->sp_ctrl, SPILL_MEM);
         bsd_spill_init(&w->sp_diff, SPILL_MEM);
         bsd_spill_init(&w->sp_extra, SPILL_MEM);
-        if ((e = os_open(&w->ctrl, BSD_COMP_BZIP2, cfg->level, cfg->pool, cfg->threads,
+        if ((e = os_open(&w->ctrl, BSD_COMP_BZIP2, cfg->level, cfg->bz_search, cfg->pool, cfg->threads,
                          bsd_spill_write, &w->sp_ctrl)) ||
-            (e = os_open(&w->diff, BSD_COMP_BZIP2, cfg->level, cfg->pool, cfg->threads,
+            (e = os_open(&w->diff, BSD_COMP_BZIP2, cfg->level, cfg->bz_search, cfg->pool, cfg->threads,
                          bsd_spill_write, &w->sp_diff)) ||
-            (e = os_open(&w->extra, BSD_COMP_BZIP2, cfg->level, cfg->pool, cfg->threads,
+            (e = os_open(&w->extra, BSD_COMP_BZIP2, cfg->level, cfg->bz_search, cfg->pool, cfg->threads,
                          bsd_spill_write, &w->sp_extra))) {
             snprintf(err, errlen, "cannot set up the bzip2 compressors");
             return e;
@@ -188,7 +188,7 @@ bsd_error bsd_writer_open(bsd_writer **pw, const bsd_write_cfg *cfg, char *err, 
         return BSD_E_WRITE;
     }
     w->patch_bytes = sizeof h + (xf ? xf->section_len : 0);
-    e = os_open(&w->body, cfg->comp, cfg->level, cfg->pool, cfg->threads, sink_write,
+    e = os_open(&w->body, cfg->comp, cfg->level, cfg->bz_search, cfg->pool, cfg->threads, sink_write,
                 (void *)cfg->sink);
     if (e) snprintf(err, errlen, "cannot set up the compressor");
     return e;

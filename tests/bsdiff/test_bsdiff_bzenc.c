@@ -6,7 +6,11 @@
  * - the same bytes for one thread and for a pool of three;
  * - no more than libbz2 -9 writes, within a small margin (the table choice is ours);
  * - the encoder refuses a block that repeats a shorter string, and the writer then uses libbz2;
- * - a cut (bsd_pbz_cut) ends the block, also inside a run of equal bytes.
+ * - a cut (bsd_pbz_cut) ends the block, also inside a run of equal bytes;
+ * - the search (a block also tried as the blocks of its halves, and with every table count):
+ *   streams libbz2 reads back, the same for every thread count, never larger than without
+ *   it on text and random bytes, and several blocks where the data changes character
+ *   mid-block; its cuts between blocks of run-length symbols never split a run.
  * (Debian's bspatch reading these streams inside BSDIFF40 patches is test_bsdiff_compat.) */
 #include <stdint.h>
 #include <stdio.h>
@@ -37,13 +41,15 @@ static int mem_write(void *o, const void *buf, size_t len) {
     return 0;
 }
 
-/* The stream of data written in pieces of `step` bytes (0: at once), on `threads` threads. */
-static membuf compress(const unsigned char *d, size_t n, unsigned threads, size_t step) {
+/* The stream of data written in pieces of `step` bytes (0: at once), on `threads` threads;
+ * *blocks (when not NULL) gets the number of blocks. */
+static membuf compress(const unsigned char *d, size_t n, unsigned threads, size_t step,
+                       int search, uint64_t *blocks) {
     membuf m = {0};
     int perr;
     bsd_pool *pool = bsd_pool_create(threads, &perr);
     CHECK(!perr, "pool of %u threads", threads);
-    bsd_pbz *z = bsd_pbz_create(pool, threads, 9, mem_write, &m);
+    bsd_pbz *z = bsd_pbz_create(pool, threads, 9, search, mem_write, &m);
     CHECK(z != NULL, "writer");
     int e = 0;
     for (size_t i = 0; i < n && !e;) {
@@ -53,6 +59,7 @@ static membuf compress(const unsigned char *d, size_t n, unsigned threads, size_
     }
     if (!e) e = bsd_pbz_finish(z);
     CHECK(e == 0, "writer error %d", e);
+    if (blocks) *blocks = bsd_pbz_blocks(z);
     bsd_pbz_free(z);
     bsd_pool_free(pool);
     return m;
@@ -67,21 +74,35 @@ static size_t libbz2_size(const unsigned char *d, size_t n) {
     return cap;
 }
 
-/* Round trip on one and three threads; returns our size. */
-static size_t roundtrip(const char *name, const unsigned char *d, size_t n) {
-    membuf a = compress(d, n, 1, 0), b = compress(d, n, 3, 100003);
-    CHECK(a.n == b.n && !memcmp(a.b, b.b, a.n), "%s: 1 and 3 threads write different streams "
-          "(%zu, %zu bytes)", name, a.n, b.n);
+static void check_decompresses(const char *name, const membuf *m, const unsigned char *d,
+                               size_t n) {
     unsigned dl = (unsigned)n + 1;
     char *out = t_alloc(dl);
-    int rc = BZ2_bzBuffToBuffDecompress(out, &dl, (char *)a.b, (unsigned)a.n, 0, 0);
+    int rc = BZ2_bzBuffToBuffDecompress(out, &dl, (char *)m->b, (unsigned)m->n, 0, 0);
     CHECK(rc == BZ_OK && dl == n && !memcmp(out, d, n), "%s: libbz2 decompresses to something "
           "else (rc %d, %u of %zu bytes)", name, rc, dl, n);
-    size_t got = a.n;
     free(out);
-    free(a.b);
-    free(b.b);
-    return got;
+}
+
+/* Round trip on one and three threads, with and without the search; returns our size without
+ * it (and in *searched, when not NULL, with it). */
+static size_t roundtrip2(const char *name, const unsigned char *d, size_t n, size_t *searched) {
+    size_t got[2];
+    for (int search = 0; search < 2; search++) {
+        membuf a = compress(d, n, 1, 0, search, NULL), b = compress(d, n, 3, 100003, search, NULL);
+        CHECK(a.n == b.n && !memcmp(a.b, b.b, a.n), "%s: 1 and 3 threads write different "
+              "streams (%zu, %zu bytes; search %d)", name, a.n, b.n, search);
+        check_decompresses(name, &a, d, n);
+        got[search] = a.n;
+        free(a.b);
+        free(b.b);
+    }
+    if (searched) *searched = got[1];
+    return got[0];
+}
+
+static size_t roundtrip(const char *name, const unsigned char *d, size_t n) {
+    return roundtrip2(name, d, n, NULL);
 }
 
 static unsigned char *gen_bytes(size_t n, uint64_t seed, unsigned alphabet) {
@@ -100,7 +121,8 @@ int main(void) {
             unsigned char *d = t_gen((enum t_kind)kind, n, 7 + si);
             char name[64];
             snprintf(name, sizeof name, "kind %d, %zu bytes", kind, n);
-            size_t ours = roundtrip(name, d, n);
+            size_t searched;
+            size_t ours = roundtrip2(name, d, n, &searched);
             /* Size against libbz2 on its own terms (whole blocks of 900k; the writer may end a
              * block early where the data changes, which can only help binaries): at most 0.5%
              * and 16 bytes over. Unused symbols weighted as rare rather than as never seen
@@ -108,6 +130,8 @@ int main(void) {
             if (kind == T_TEXT || kind == T_RANDOM) {
                 size_t ref = libbz2_size(d, n);
                 CHECK(ours <= ref + ref / 200 + 16, "%s: %zu bytes, libbz2 -9 %zu", name, ours, ref);
+                CHECK(searched <= ours, "%s: %zu bytes with the search, %zu without", name,
+                      searched, ours);
             }
             free(d);
         }
@@ -157,15 +181,15 @@ int main(void) {
         unsigned char *d = t_alloc(n);
         for (size_t i = 0; i < n; i++) d[i] = "abcab"[i % 5];
         bsd_bzblock blk;
-        CHECK(bsd_bz_block(d, n, &blk) == 1, "a repeated string must be refused");
+        CHECK(bsd_bz_block(d, n, 0, &blk) == 1, "a repeated string must be refused");
         CHECK(blk.bits == NULL, "no bits for a refused block");
         d[n - 1] = 'c';
-        CHECK(bsd_bz_block(d, n, &blk) == 0 && blk.bits && blk.nbits > 80, "one change: encoded");
+        CHECK(bsd_bz_block(d, n, 0, &blk) == 0 && blk.bits && blk.nbits > 80, "one change: encoded");
         free(blk.bits);
         d[n - 1] = 'b';
         roundtrip("repeated string (libbz2 fallback)", d, n);
-        CHECK(bsd_bz_block(d, 0, &blk) == BSD_E_MISUSE, "empty block");
-        CHECK(bsd_bz_block(d, BSD_BZ_BLOCK_MAX + 1, &blk) == BSD_E_MISUSE, "oversized block");
+        CHECK(bsd_bz_block(d, 0, 0, &blk) == BSD_E_MISUSE, "empty block");
+        CHECK(bsd_bz_block(d, BSD_BZ_BLOCK_MAX + 1, 0, &blk) == BSD_E_MISUSE, "oversized block");
         free(d);
     }
     /* cuts: text, cut, random bytes - a block boundary (the stream differs from the uncut one)
@@ -178,8 +202,8 @@ int main(void) {
         unsigned char *both = t_alloc(2 * n);
         memcpy(both, d, n);
         memcpy(both + n, r, n);
-        membuf plain = compress(both, 2 * n, 1, 0), cut = {0};
-        bsd_pbz *z = bsd_pbz_create(NULL, 1, 9, mem_write, &cut);
+        membuf plain = compress(both, 2 * n, 1, 0, 0, NULL), cut = {0};
+        bsd_pbz *z = bsd_pbz_create(NULL, 1, 9, 0, mem_write, &cut);
         CHECK(!bsd_pbz_write(z, d, n) && !bsd_pbz_cut(z) && !bsd_pbz_cut(z) &&
               !bsd_pbz_write(z, r, n) && !bsd_pbz_finish(z), "cut stream");
         bsd_pbz_free(z);
@@ -193,7 +217,7 @@ int main(void) {
         for (int split = 1; split < 300; split += 37) {
             membuf m = {0};
             memset(both, 'q', 300);
-            z = bsd_pbz_create(NULL, 1, 9, mem_write, &m);
+            z = bsd_pbz_create(NULL, 1, 9, 0, mem_write, &m);
             CHECK(!bsd_pbz_write(z, both, (size_t)split) && !bsd_pbz_cut(z) &&
                   !bsd_pbz_write(z, both + split, 300 - (size_t)split) && !bsd_pbz_finish(z),
                   "run cut at %d", split);
@@ -208,6 +232,68 @@ int main(void) {
         free(both);
         free(d);
         free(r);
+    }
+
+    /* the search: a block that changes character in the middle (bytes from 16 values, then
+     * from all 256, then runs of a few values: the halves' cuts fall among runs) is written as
+     * several blocks (one piece: the search replaces the writer's entropy test), no larger; and
+     * a cut between run-length symbols found for every place splits no run */
+    {
+        size_t n = 800000, k = 600000;
+        uint64_t st = 5;
+        unsigned char *d = gen_bytes(n, 12, 16);
+        for (size_t i = 300000; i < k; i++) d[i] = (unsigned char)t_rand(&st);
+        while (k < n) {
+            size_t len = 1 + (size_t)(t_rand(&st) % 8);
+            if (len > n - k) len = n - k;
+            memset(d + k, (int)(t_rand(&st) % 6), len);
+            k += len;
+        }
+        uint64_t fb, sb;
+        membuf f = compress(d, n, 1, 0, 0, &fb), srch = compress(d, n, 2, 65536, 1, &sb);
+        check_decompresses("search, mixed block", &srch, d, n);
+        CHECK(sb >= 2 && srch.n <= f.n, "mixed block: the search wrote %llu blocks, %zu bytes; "
+              "without it %llu blocks, %zu bytes", (unsigned long long)sb, srch.n,
+              (unsigned long long)fb, f.n);
+        free(f.b);
+        free(srch.b);
+        free(d);
+
+        /* run-length symbols as the writer makes them: bytes, runs of 4 and a count */
+        size_t ns = 0, cap = 20000;
+        unsigned char *sy = t_alloc(cap), *whole = t_alloc(cap * 64), *parts = t_alloc(cap * 64),
+                      buf[512];
+        while (ns + 5 < cap) {
+            int c = (int)(t_rand(&st) % 3), len = 1 + (int)(t_rand(&st) % 9);
+            if (len >= 4) {
+                memset(sy + ns, c, 4);
+                sy[ns + 4] = (unsigned char)(t_rand(&st) % 4 == 0 ? (uint64_t)c : t_rand(&st) % 251);
+                ns += 5;
+            } else {
+                memset(sy + ns, c, (size_t)len);
+                ns += (size_t)len;
+            }
+        }
+        size_t nw = 0;
+        bsd_unrle u = {0, -1, 0};
+        for (size_t got; (got = bsd_unrle_next(&u, sy, ns, buf, sizeof buf)) > 0; nw += got)
+            memcpy(whole + nw, buf, got);
+        for (size_t at = 1; at < ns; at += 1 + at % 3) {
+            size_t c = bsd_bz_safe_cut(sy, ns, at), np = 0;
+            if (!c) continue;
+            CHECK(c >= at && c < ns && c - at <= 6, "cut for %zu at %zu", at, c);
+            bsd_unrle a = {0, -1, 0}, b = {0, -1, 0};
+            for (size_t got; (got = bsd_unrle_next(&a, sy, c, buf, sizeof buf)) > 0; np += got)
+                memcpy(parts + np, buf, got);
+            for (size_t got; (got = bsd_unrle_next(&b, sy + c, ns - c, buf, sizeof buf)) > 0;
+                 np += got)
+                memcpy(parts + np, buf, got);
+            CHECK(np == nw && !memcmp(parts, whole, nw), "blocks cut at %zu (asked %zu) decode "
+                  "to %zu bytes, not the %zu of the whole", c, at, np, nw);
+        }
+        free(sy);
+        free(whole);
+        free(parts);
     }
     return t_done("bsdiff_bzenc");
 }

@@ -53,6 +53,20 @@ for fmt in bsdelta bsdiff40; do
     checks=$((checks + 1))
     cmp -s out/p.$fmt.1 out/p.$fmt.2 || fail "$fmt: -j1 and -j2 patches differ"
 done
+# --bz-search: auto is on for bsdiff40 and off for bsdelta; every mode's patch applies
+for fmt in bsdelta bsdiff40; do
+    for m in auto on off; do
+        expect "$fmt --bz-search $m" 0 --format $fmt --bz-search $m old new out/s.$fmt.$m
+        checks=$((checks + 1))
+        "$BSPATCH" old out/n.s out/s.$fmt.$m >/dev/null 2>&1 && cmp -s out/n.s new ||
+            fail "bspatch does not rebuild new from the $fmt --bz-search $m patch"
+    done
+done
+checks=$((checks + 3))
+cmp -s out/s.bsdiff40.auto out/p.bsdiff40.1 || fail "bsdiff40: --bz-search auto is not the default"
+cmp -s out/s.bsdiff40.auto out/s.bsdiff40.on || fail "bsdiff40: --bz-search auto is not on"
+cmp -s out/s.bsdelta.auto out/s.bsdelta.off || fail "bsdelta: --bz-search auto is not off"
+expect "bad --bz-search" 1 --bz-search maybe old new out/p
 expect verbose 0 -v --level 5 old new out/pv
 grep -q "sort" stderr.txt && grep -q "patch" stderr.txt || fail "-v prints no timings"
 rm -f out/*
