@@ -345,7 +345,7 @@ static uint64_t make_tables(const uint16_t *mtf, size_t nmtf, const uint32_t *fr
     return bits;
 }
 
-int bsd_bz_block(const unsigned char *s, size_t n, int table_search, bsd_bzblock *out) {
+int bsd_bz_block(const unsigned char *s, size_t n, unsigned flags, bsd_bzblock *out) {
     memset(out, 0, sizeof(*out));
     if (n == 0 || n > BSD_BZ_BLOCK_MAX) return BSD_E_MISUSE;
     int power;
@@ -419,7 +419,7 @@ int bsd_bz_block(const unsigned char *s, size_t n, int table_search, bsd_bzblock
     uint64_t pack[260][2];
     size_t ngroups = (nmtf + BZ_GROUP - 1) / BZ_GROUP;
     int nt = nmtf < 200 ? 2 : nmtf < 600 ? 3 : nmtf < 1200 ? 4 : nmtf < 2400 ? 5 : 6;
-    if (table_search && nt > 2) {
+    if ((flags & BSD_BZ_TABLE_SEARCH) && nt > 2) {
         /* from the most tables down, while fewer cost less (the cost falls and then rises);
          * the best so far is kept aside */
         unsigned char blen[BZ_MAX_TABLES][260], *bsel = malloc(ngroups);
@@ -449,7 +449,7 @@ int bsd_bz_block(const unsigned char *s, size_t n, int table_search, bsd_bzblock
     /* the block */
     bw_put(&w, 0x314159, 24);
     bw_put(&w, 0x265359, 24);
-    out->crc = block_crc(s, n);
+    out->crc = flags & BSD_BZ_NO_CRC ? 0 : block_crc(s, n);
     bw_put(&w, out->crc, 32);
     bw_put(&w, 0, 1); /* not randomised */
     bw_put(&w, (uint32_t)origin, 24);

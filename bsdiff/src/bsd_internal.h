@@ -303,11 +303,15 @@ size_t bsd_unrle_next(bsd_unrle *u, const unsigned char *s, size_t n, unsigned c
  * block afresh) and not before a run's count. 0 when there is no such place before n. */
 size_t bsd_bz_safe_cut(const unsigned char *s, size_t n, size_t at);
 /* Encodes one block from s[0, n): the block as bzip2's first run-length stage leaves it (runs
- * of 4 to 255 equal bytes as four bytes and a count), 1 <= n <= BSD_BZ_BLOCK_MAX. With
- * table_search the number of Huffman tables is chosen by trying each (more work on the
- * entropy stage: about half again the block's time). Returns 0
+ * of 4 to 255 equal bytes as four bytes and a count), 1 <= n <= BSD_BZ_BLOCK_MAX. Flags:
+ * BSD_BZ_TABLE_SEARCH chooses the number of Huffman tables by trying each (more work on the
+ * entropy stage); BSD_BZ_NO_CRC writes 0 for the block's CRC, for a block that is only
+ * measured (the CRC of a run of zeros in diff bytes takes most of such a block's time).
+ * Returns 0
  * (out->bits malloc'd), BSD_E_NOMEM, or 1 when s repeats a shorter string (this encoder's
  * rotation sort needs a block without equal rotations: compress it with libbz2). */
-int bsd_bz_block(const unsigned char *s, size_t n, int table_search, bsd_bzblock *out);
+#define BSD_BZ_TABLE_SEARCH 1
+#define BSD_BZ_NO_CRC 2
+int bsd_bz_block(const unsigned char *s, size_t n, unsigned flags, bsd_bzblock *out);
 
 #endif /* BSD_INTERNAL_H */

@@ -696,7 +696,7 @@ static int count_write(void *opaque, const void *buf, size_t len) {
 static int64_t bz_size(const unsigned char *p, size_t n) {
     if (!n) return 0;
     uint64_t bytes = 0;
-    bsd_pbz *z = bsd_pbz_create(NULL, 1, 9, 0, count_write, &bytes);
+    bsd_pbz *z = bsd_pbz_create(NULL, 1, 9, BSD_PBZ_MEASURE, count_write, &bytes);
     if (!z) return -1;
     int e = bsd_pbz_write(z, p, n);
     if (!e) e = bsd_pbz_finish(z);

@@ -222,14 +222,14 @@ typedef struct pbz_piece {
     uint64_t start, nbits;    /* the block in out: its first bit and length */
     uint32_t bcrc;            /* and its CRC: the blocks' CRCs folded as the stream folds them */
     int nblocks;              /* blocks in out (more than one after a split search) */
-    int level, search, err;
+    int level, search, measure, err;
     double seconds;
     struct pbz_piece *next;
 } pbz_piece;
 
 struct bsd_pbz {
     bsd_pool *pool;
-    int level, search;
+    int level, search, measure;
     int64_t nblock_max;
     /* replay of libbz2's run-length stage: current run and block fill */
     int run_ch, run_len;
@@ -367,11 +367,11 @@ static int run_append(blockrun *r, const unsigned char *src, uint64_t nbits) {
 #define SEARCH_DEPTH 6        /* halves of halves: blocks down to 1/64 of a piece */
 #define SEARCH_MIN_SYMS 10000 /* no half smaller than this */
 
-/* s[0, n) as one block (with the table count searched when asked). Returns 0, a bsd_error, or 1 when our encoder refuses the block. */
-static int encode_one(const unsigned char *s, size_t n, int table_search, blockrun *out) {
+/* s[0, n) as one block (bsd_bz_block's flags). Returns 0, a bsd_error, or 1 when our encoder refuses the block. */
+static int encode_one(const unsigned char *s, size_t n, unsigned flags, blockrun *out) {
     memset(out, 0, sizeof(*out));
     bsd_bzblock b;
-    int rc = bsd_bz_block(s, n, table_search, &b);
+    int rc = bsd_bz_block(s, n, flags, &b);
     if (rc) return rc;
     out->bits = b.bits;
     out->nbits = b.nbits;
@@ -387,8 +387,8 @@ static int encode_search(const unsigned char *s, size_t n, int depth, blockrun *
     size_t m = bsd_bz_safe_cut(s, n, n / 2);
     if (m < SEARCH_MIN_SYMS || n - m < SEARCH_MIN_SYMS) return 0;
     blockrun l, r;
-    int el = encode_one(s, m, 1, &l);
-    int er = el ? 1 : encode_one(s + m, n - m, 1, &r);
+    int el = encode_one(s, m, BSD_BZ_TABLE_SEARCH, &l);
+    int er = el ? 1 : encode_one(s + m, n - m, BSD_BZ_TABLE_SEARCH, &r);
     if (el || er) { /* refused (a half that repeats a shorter string), or an error */
         if (!el) free(l.bits);
         return el < 0 ? el : er < 0 ? er : 0;
@@ -421,7 +421,9 @@ static void piece_compress(void *arg) {
     pbz_piece *pc = arg;
     double t0 = bsd_now();
     blockrun r;
-    int rc = encode_one(pc->in, pc->inlen, pc->search > 0, &r);
+    int rc = encode_one(pc->in, pc->inlen,
+                        (pc->search > 0 ? BSD_BZ_TABLE_SEARCH : 0) | (pc->measure ? BSD_BZ_NO_CRC : 0),
+                        &r);
     if (rc == 0 && (rc = encode_search(pc->in, pc->inlen, pc->search, &r)) != 0) free(r.bits);
     if (rc == 0) {
         pc->out = r.bits;
@@ -498,6 +500,7 @@ static int submit_cur(bsd_pbz *z) {
     }
     pc->level = z->level;
     pc->search = z->search;
+    pc->measure = z->measure;
     pc->job.fn = piece_compress;
     pc->job.arg = pc;
     if (z->tail) z->tail->next = pc;
@@ -509,13 +512,14 @@ static int submit_cur(bsd_pbz *z) {
     return z->err;
 }
 
-bsd_pbz *bsd_pbz_create(bsd_pool *pool, unsigned threads, int level, int search,
+bsd_pbz *bsd_pbz_create(bsd_pool *pool, unsigned threads, int level, unsigned mode,
                         int (*write)(void *, const void *, size_t), void *opaque) {
     bsd_pbz *z = calloc(1, sizeof(*z));
     if (!z) return NULL;
     z->pool = pool;
     z->level = level;
-    z->search = search ? SEARCH_DEPTH : 0;
+    z->search = mode & BSD_PBZ_SEARCH ? SEARCH_DEPTH : 0;
+    z->measure = (mode & BSD_PBZ_MEASURE) != 0;
     z->nblock_max = 100000 * (int64_t)level - 19;
     z->run_ch = 256;
     z->max_inflight = (int)(pool ? threads + 1 : 0);
@@ -625,6 +629,9 @@ int bsd_pbz_write(bsd_pbz *z, const void *data, size_t len) {
             /* extend the current run as far as it goes */
             size_t k = i + 1, lim = i + (size_t)(255 - z->run_len);
             if (lim > len) lim = len;
+            /* eight bytes at a time: runs of zeros fill most of BSDIFF40's diff bytes */
+            uint64_t pat = (uint64_t)c * 0x0101010101010101ull;
+            while (k + 8 <= lim && bsd_load64(p + k) == pat) k += 8;
             while (k < lim && p[k] == c) k++;
             z->run_len += (int)(k - i);
             i = k;

@@ -37,13 +37,16 @@ int bsd_spill_write(void *opaque, const void *buf, size_t len); /* 0, -1 nomem, 
 int bsd_spill_drain(bsd_spill *s, const bsd_sink *out);         /* 0, -1 sink, -2 I/O */
 void bsd_spill_free(bsd_spill *s);
 
-/* One bzip2 stream written to write(opaque, ...). With search, every block is also tried as
- * the blocks of its halves (recursively, while halves win) and with every Huffman table count,
- * and the smallest is kept: 2-4% smaller on binaries' diff and extra bytes, for about four
- * times the compression work. Functions return 0 or a bsd_error; after an error every call
- * returns it. */
+/* One bzip2 stream written to write(opaque, ...). Modes (or'ed):
+ * - BSD_PBZ_SEARCH: every block is also tried as the blocks of its halves (recursively, while
+ *   halves win) and with every Huffman table count, and the smallest is kept: 2-4% smaller on
+ *   binaries' diff and extra bytes, for about four times the compression work;
+ * - BSD_PBZ_MEASURE: the stream is only measured: its CRCs are left 0 (same size, less work).
+ * Functions return 0 or a bsd_error; after an error every call returns it. */
+#define BSD_PBZ_SEARCH 1
+#define BSD_PBZ_MEASURE 2
 typedef struct bsd_pbz bsd_pbz;
-bsd_pbz *bsd_pbz_create(bsd_pool *pool, unsigned threads, int level, int search,
+bsd_pbz *bsd_pbz_create(bsd_pool *pool, unsigned threads, int level, unsigned mode,
                         int (*write)(void *, const void *, size_t), void *opaque);
 int bsd_pbz_write(bsd_pbz *z, const void *data, size_t len);
 /* Ends the current block here: what follows starts a block of its own. */

@@ -69,7 +69,7 @@ static bsd_error os_open(ostream *o, bsd_compressor comp, int level, int search,
     o->write = write;
     o->opaque = opaque;
     if (comp == BSD_COMP_BZIP2) {
-        o->bz = bsd_pbz_create(pool, threads, level, search, write, opaque);
+        o->bz = bsd_pbz_create(pool, threads, level, search ? BSD_PBZ_SEARCH : 0, write, opaque);
         return o->bz ? BSD_OK : BSD_E_NOMEM;
     }
     if (comp == BSD_COMP_ZSTD) {

@@ -41,15 +41,17 @@ static int mem_write(void *o, const void *buf, size_t len) {
     return 0;
 }
 
-/* The stream of data written in pieces of `step` bytes (0: at once), on `threads` threads;
- * *blocks (when not NULL) gets the number of blocks. */
+/* The stream of data written in pieces of `step` bytes (0: at once), on `threads` threads,
+ * with the search (search 1) or only measured (search 2); *blocks (when not NULL) gets the
+ * number of blocks. */
 static membuf compress(const unsigned char *d, size_t n, unsigned threads, size_t step,
                        int search, uint64_t *blocks) {
     membuf m = {0};
     int perr;
     bsd_pool *pool = bsd_pool_create(threads, &perr);
     CHECK(!perr, "pool of %u threads", threads);
-    bsd_pbz *z = bsd_pbz_create(pool, threads, 9, search, mem_write, &m);
+    bsd_pbz *z = bsd_pbz_create(pool, threads, 9, search == 1 ? BSD_PBZ_SEARCH : search == 2 ? BSD_PBZ_MEASURE : 0,
+                                mem_write, &m);
     CHECK(z != NULL, "writer");
     int e = 0;
     for (size_t i = 0; i < n && !e;) {
@@ -252,6 +254,11 @@ int main(void) {
         uint64_t fb, sb;
         membuf f = compress(d, n, 1, 0, 0, &fb), srch = compress(d, n, 2, 65536, 1, &sb);
         check_decompresses("search, mixed block", &srch, d, n);
+        /* measured only: the same length, CRCs left 0 (libbz2 must reject it) */
+        membuf meas = compress(d, n, 1, 0, 2, NULL);
+        CHECK(meas.n == f.n && memcmp(meas.b, f.b, f.n) != 0, "measured stream: %zu bytes, "
+              "the real one %zu", meas.n, f.n);
+        free(meas.b);
         CHECK(sb >= 2 && srch.n <= f.n, "mixed block: the search wrote %llu blocks, %zu bytes; "
               "without it %llu blocks, %zu bytes", (unsigned long long)sb, srch.n,
               (unsigned long long)fb, f.n);
