@@ -194,6 +194,24 @@ static inline int64_t bsd_matchlen(const unsigned char *a, int64_t alen, const u
     return i;
 }
 
+/* Equal bytes just before a and b (a[-1] and b[-1] first), at most n. */
+static inline int64_t bsd_matchlen_back(const unsigned char *a, const unsigned char *b, int64_t n) {
+    int64_t i = 0;
+    while (i + 8 <= n) {
+        uint64_t x = bsd_load64(a - i - 8) ^ bsd_load64(b - i - 8);
+        if (x) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return i + (__builtin_clzll(x) >> 3);
+#else
+            break;
+#endif
+        }
+        i += 8;
+    }
+    while (i < n && a[-i - 1] == b[-i - 1]) i++;
+    return i;
+}
+
 /* bsd_match.c */
 typedef struct bsd_scan_params {
     /* classic scan (bsd_scan_chunk) */
@@ -279,6 +297,12 @@ double bsd_now(void);
  * memory or when no part is long enough to cut (r is then to be used as it is). */
 int64_t *bsd_dedupe_parts(const unsigned char *d, const int64_t *r, int64_t nr, int64_t *n_out,
                           int64_t *bytes);
+/* The pieces of those parts (holding *bytes bytes on entry) that share a sampled window with
+ * new's bytes outside the anchors (sorted by new position), with some context, as a new array
+ * of *n_out parts holding *bytes bytes; NULL when out of memory (bsd_diff.c). */
+int64_t *bsd_near_parts(const unsigned char *d, const int64_t *r, int64_t nr,
+                        const unsigned char *nw, int64_t m, const bsd_seg *anc, size_t nanc,
+                        unsigned threads, int64_t *n_out, int64_t *bytes);
 
 /* bzip2 block encoder (bsd_bzenc.c). BSD_BZ_BLOCK_MAX: the most symbols libbz2's decoder takes
  * in a block of a level-9 stream (a level-L stream: 100000 L - 1). */

@@ -64,6 +64,14 @@ static int64_t count_mism(const unsigned char *old, int64_t oldsize, const unsig
         b -= k;
     }
     int64_t i = a;
+    for (; i + 32 <= b; i += 32) { /* near-identical inputs: mostly equal blocks */
+        uint64_t x0 = bsd_load64(nw + i) ^ bsd_load64(old + i + d);
+        uint64_t x1 = bsd_load64(nw + i + 8) ^ bsd_load64(old + i + d + 8);
+        uint64_t x2 = bsd_load64(nw + i + 16) ^ bsd_load64(old + i + d + 16);
+        uint64_t x3 = bsd_load64(nw + i + 24) ^ bsd_load64(old + i + d + 24);
+        if (x0 | x1 | x2 | x3)
+            mism += word_mism(x0, 0) + word_mism(x1, 0) + word_mism(x2, 0) + word_mism(x3, 0);
+    }
     for (; i + 8 <= b; i += 8) mism += word_mism(bsd_load64(nw + i), bsd_load64(old + i + d));
     for (; i < b; i++) mism += nw[i] != old[i + d];
     return mism;
@@ -75,16 +83,21 @@ static int64_t count_mism(const unsigned char *old, int64_t oldsize, const unsig
 static void extend_pair(const unsigned char *old, int64_t oldsize, const unsigned char *nw,
                         int64_t lastscan, int64_t lastpos, int64_t scan, int64_t pos,
                         int has_next, int64_t *plenf, int64_t *plenb) {
-    /* The score s * 2 - i moves by one per byte, so eight bytes are taken at once, with the
-     * same result as byte by byte, when they all match (the best moves to their end or stays)
-     * or when the score is at least eight below the best (none of them can become the best). */
+    /* The score s * 2 - i moves by one per byte, so bytes are taken many at once, with the
+     * same result as byte by byte: a whole run of equal bytes (the best moves to its end or
+     * stays), or eight when the score is at least eight below the best (none of them can
+     * become the best). */
     int64_t s = 0, sf = 0, lenf = 0, lenb = 0;
     int64_t fend = scan - lastscan < oldsize - lastpos ? scan - lastscan : oldsize - lastpos;
     for (int64_t i = 0; i < fend;) {
         uint64_t a, b;
-        if (i + 8 <= fend && ((a = bsd_load64(old + lastpos + i)) ==
-                                  (b = bsd_load64(nw + lastscan + i)) ||
-                              s * 2 - i + 8 <= sf * 2 - lenf)) {
+        if (i + 8 <= fend && (a = bsd_load64(old + lastpos + i)) == (b = bsd_load64(nw + lastscan + i))) {
+            /* near-identical inputs extend over megabytes of equal runs */
+            int64_t k = 8 + bsd_matchlen(old + lastpos + i + 8, fend - i - 8, nw + lastscan + i + 8,
+                                         fend - i - 8);
+            s += k;
+            i += k;
+        } else if (i + 8 <= fend && s * 2 - i + 8 <= sf * 2 - lenf) {
             s += 8 - word_mism(a, b);
             i += 8;
         } else {
@@ -102,9 +115,11 @@ static void extend_pair(const unsigned char *old, int64_t oldsize, const unsigne
         s = 0;
         for (int64_t i = 0; i < bend;) {
             uint64_t a, b;
-            if (i + 8 <= bend && ((a = bsd_load64(old + pos - i - 8)) ==
-                                      (b = bsd_load64(nw + scan - i - 8)) ||
-                                  s * 2 - i + 8 <= sb * 2 - lenb)) {
+            if (i + 8 <= bend && (a = bsd_load64(old + pos - i - 8)) == (b = bsd_load64(nw + scan - i - 8))) {
+                int64_t k = 8 + bsd_matchlen_back(old + pos - i - 8, nw + scan - i - 8, bend - i - 8);
+                s += k;
+                i += k;
+            } else if (i + 8 <= bend && s * 2 - i + 8 <= sb * 2 - lenb) {
                 s += 8 - word_mism(a, b);
                 i += 8;
             } else {

@@ -8,7 +8,8 @@
  * - the q-gram filter holds every q-gram of the text and lets few absent ones through;
  * - the block pre-match on two threads (the second half walked at the same time) finds the
  *   anchors of the one-thread walk, one for one, and gives up where it does;
- * - the restricted index leaves repeated content out only where a copy stays in. */
+ * - the restricted index leaves repeated content out only where a copy stays in, and for
+ *   near-identical inputs keeps what new's uncovered bytes share with old's uncovered parts. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,9 +385,66 @@ static void dedupe(void) {
     free(d);
 }
 
+/* The near-identical filter: old's uncovered parts keep only the pieces around strings new's
+ * bytes outside the anchors hold. Random old text, three parts; new is random too, with its
+ * anchors leaving three gaps, two of them holding copies of old text (300 bytes from the first
+ * part, 100 from the third; one copy straddles a gap's end into the anchor): those pieces stay,
+ * little else does, the kept parts lie inside the input parts in order, and one and two
+ * threads keep the same. */
+static void near_filter(void) {
+    int64_t n = 200000, m = 100000;
+    unsigned char *d = t_alloc((size_t)n), *nw = t_alloc((size_t)m);
+    for (int64_t i = 0; i < n; i++) d[i] = (unsigned char)rnd();
+    for (int64_t i = 0; i < m; i++) nw[i] = (unsigned char)rnd();
+    int64_t r[6] = {0, 50000, 60000, 40000, 120000, 80000}, in_bytes = 170000;
+    /* gaps of new: [20000, 21000), [50000, 50500), [80000, 80150); anchors around them */
+    bsd_seg anc[4] = {{0, 0, 20000}, {21000, 0, 29000}, {50500, 0, 29500}, {80150, 0, 19850}};
+    memcpy(nw + 20300, d + 10000, 300);
+    memcpy(nw + 80050, d + 130000, 100);
+    int64_t got[2][2], *k[2];
+    for (unsigned th = 1; th <= 2; th++) {
+        int64_t nk = 0, kept = in_bytes;
+        k[th - 1] = bsd_near_parts(d, r, 3, nw, m, anc, 4, th, &nk, &kept);
+        got[th - 1][0] = nk;
+        got[th - 1][1] = kept;
+        CHECK(k[th - 1] != NULL, "near: out of memory");
+    }
+    if (!k[0] || !k[1]) {
+        free(d);
+        free(nw);
+        return;
+    }
+    CHECK(got[0][0] == got[1][0] && got[0][1] == got[1][1] &&
+              !memcmp(k[0], k[1], (size_t)got[0][0] * 2 * sizeof(int64_t)),
+          "near: one and two threads keep different parts");
+    int64_t nk = got[0][0], kept = got[0][1], sum = 0, at = -1, j = 0;
+    int copy1 = 0, copy2 = 0;
+    for (int64_t i = 0; i < nk; i++) {
+        int64_t b = k[0][2 * i], l = k[0][2 * i + 1];
+        CHECK(l > 0 && b > at, "near: part %lld at %lld (after %lld)", (long long)i, (long long)b,
+              (long long)at);
+        while (j < 3 && r[2 * j] + r[2 * j + 1] <= b) j++;
+        CHECK(j < 3 && b >= r[2 * j] && b + l <= r[2 * j] + r[2 * j + 1],
+              "near: part [%lld, +%lld) outside the input parts", (long long)b, (long long)l);
+        copy1 |= b <= 10000 && b + l >= 10300;
+        copy2 |= b <= 130000 && b + l >= 130100;
+        sum += l;
+        at = b + l;
+    }
+    CHECK(sum == kept, "near: parts hold %lld, reported %lld", (long long)sum, (long long)kept);
+    CHECK(copy1 && copy2, "near: the copied pieces are not kept whole (%d, %d)", copy1, copy2);
+    CHECK(kept <= 400 + 2 * 2 * (256 + 64), "near: %lld of %lld bytes kept for 400 shared",
+          (long long)kept, (long long)in_bytes);
+    free(k[0]);
+    free(k[1]);
+    free(d);
+    free(nw);
+}
+
 int main(void) {
     filter_rate();
     dedupe();
+    near_filter();
 
     int64_t n = 5 * MIB + 777;
     unsigned char *d = t_alloc((size_t)n);
