@@ -250,6 +250,60 @@ static void assign_codes(uint32_t *code, const unsigned char *len, int n) {
     }
 }
 
+/* ---------------- small blocks ---------------- */
+
+/* libdivsufsort spends about 0.1 ms on any call (its 65,536 two-byte buckets), which is most of
+ * the time of the small blocks the trial compressions make (control words, a few hundred extra
+ * bytes). Below BSD_SMALL_SA the suffixes are sorted here instead, by prefix doubling: the
+ * ranks of the 2h-byte prefixes from those of the h-byte ones, by a counting sort on
+ * (rank[i], rank[i + h]) with the end of the text below every byte, until all ranks differ.
+ * The order is the suffix order libdivsufsort gives (test_bsdiff_bzenc compares them). */
+int bsd_small_sa(const unsigned char *s, int32_t *sa, int32_t n) {
+    if (n <= 0) return 0;
+    int32_t *rank = malloc((size_t)n * 3 * sizeof(int32_t));
+    if (!rank) return -1;
+    int32_t *tmp = rank + n, *cnt = rank + 2 * n, c256[256] = {0};
+    for (int32_t i = 0; i < n; i++) c256[s[i]]++;
+    for (int32_t c = 0, at = 0; c < 256; c++) {
+        int32_t k = c256[c];
+        c256[c] = at;
+        at += k;
+    }
+    for (int32_t i = 0; i < n; i++) sa[c256[s[i]]++] = i;
+    rank[sa[0]] = 0;
+    for (int32_t j = 1; j < n; j++) rank[sa[j]] = rank[sa[j - 1]] + (s[sa[j]] != s[sa[j - 1]]);
+    for (int32_t h = 1; rank[sa[n - 1]] < n - 1; h *= 2) {
+        /* by the second key: suffixes without one (shorter than h + 1) first, then the rest in
+         * the order of the suffix h further on */
+        int32_t k = 0;
+        for (int32_t i = n - h > 0 ? n - h : 0; i < n; i++) tmp[k++] = i;
+        for (int32_t j = 0; j < n; j++)
+            if (sa[j] >= h) tmp[k++] = sa[j] - h;
+        /* then stably by the first */
+        int32_t classes = rank[sa[n - 1]] + 1;
+        memset(cnt, 0, (size_t)classes * sizeof(int32_t));
+        for (int32_t j = 0; j < n; j++) cnt[rank[tmp[j]]]++;
+        for (int32_t c = 0, at = 0; c < classes; c++) {
+            int32_t x = cnt[c];
+            cnt[c] = at;
+            at += x;
+        }
+        for (int32_t j = 0; j < n; j++) sa[cnt[rank[tmp[j]]]++] = tmp[j];
+        /* the ranks of the 2h-byte prefixes */
+        tmp[sa[0]] = 0;
+        for (int32_t j = 1; j < n; j++) {
+            int32_t a = sa[j - 1], b = sa[j];
+            int32_t ra = a + h < n ? rank[a + h] : -1, rb = b + h < n ? rank[b + h] : -1;
+            tmp[b] = tmp[a] + (rank[a] != rank[b] || ra != rb);
+        }
+        int32_t *t = rank;
+        rank = tmp;
+        tmp = t;
+    }
+    free(rank < tmp ? rank : tmp);
+    return 0;
+}
+
 /* ---------------- the block ---------------- */
 
 /* Table choice for every group of BZ_GROUP symbols; the costs of up to eight tables are summed
@@ -361,7 +415,9 @@ int bsd_bz_block(const unsigned char *s, size_t n, unsigned flags, bsd_bzblock *
     if (!rs || !bwt || !sa || !mtf || !sel) goto done;
     memcpy(rs, s + rot, n - rot);
     memcpy(rs + (n - rot), s, rot);
-    if (divsufsort(rs, sa, (saidx_t)n) != 0) goto done;
+    if (n < BSD_SMALL_SA ? bsd_small_sa(rs, sa, (int32_t)n) != 0
+                         : divsufsort(rs, sa, (saidx_t)n) != 0)
+        goto done;
     size_t origin = 0, start = (n - rot) % n; /* where s itself begins in rs */
     for (size_t r = 0; r < n; r++) {
         size_t p = (size_t)sa[r];

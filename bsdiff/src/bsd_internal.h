@@ -322,6 +322,10 @@ typedef struct bsd_unrle {
  * 0 once every symbol is read. */
 size_t bsd_unrle_next(bsd_unrle *u, const unsigned char *s, size_t n, unsigned char *buf,
                       size_t cap);
+/* Suffix array of s[0, n) as libdivsufsort gives it, for the small blocks below BSD_SMALL_SA
+ * (bsd_bzenc.c): 0, or -1 when out of memory. */
+#define BSD_SMALL_SA 2048
+int bsd_small_sa(const unsigned char *s, int32_t *sa, int32_t n);
 /* Where a block of run-length-stage symbols s[0, n) may end, at or after symbol `at`: not
  * inside a run of equal bytes that the next block would go on with (the decoder starts each
  * block afresh) and not before a run's count. 0 when there is no such place before n. */

@@ -10,7 +10,8 @@
  * - the search (a block also tried as the blocks of its halves, and with every table count):
  *   streams libbz2 reads back, the same for every thread count, never larger than without
  *   it on text and random bytes, and several blocks where the data changes character
- *   mid-block; its cuts between blocks of run-length symbols never split a run.
+ *   mid-block; its cuts between blocks of run-length symbols never split a run;
+ * - the suffix sort of small blocks gives libdivsufsort's order on every kind of text.
  * (Debian's bspatch reading these streams inside BSDIFF40 patches is test_bsdiff_compat.) */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include <bzlib.h>
+#include <divsufsort.h>
 
 #include "bsd_internal.h"
 #include "bsd_pbz.h"
@@ -301,6 +303,33 @@ int main(void) {
         free(sy);
         free(whole);
         free(parts);
+    }
+    /* the small-block suffix sort against libdivsufsort: small and large alphabets, runs,
+     * repeats with a change (long common prefixes), every length up to the limit */
+    {
+        int32_t *a = t_alloc(BSD_SMALL_SA * sizeof(int32_t)), *b = t_alloc(BSD_SMALL_SA * sizeof(int32_t));
+        unsigned char *d = t_alloc(BSD_SMALL_SA);
+        uint64_t st = 77;
+        int bad = 0;
+        for (int32_t n = 1; n < BSD_SMALL_SA && !bad; n += 1 + n / 16) {
+            for (int kind = 0; kind < 5 && !bad; kind++) {
+                for (int32_t i = 0; i < n; i++) {
+                    uint64_t v = t_rand(&st);
+                    d[i] = kind == 0 ? (unsigned char)(v % 2) : kind == 1 ? (unsigned char)v
+                         : kind == 2 ? (unsigned char)('a' + v % 4)
+                         : kind == 3 ? (unsigned char)(i % 7 == 0) /* periodic-ish */
+                                     : (unsigned char)(i < n / 2 ? v % 3 : d[i - n / 2]);
+                }
+                if (kind >= 3 && n > 2) d[n / 3] ^= 1;
+                CHECK(bsd_small_sa(d, a, n) == 0 && divsufsort(d, b, n) == 0, "sorts of %d", (int)n);
+                bad = memcmp(a, b, (size_t)n * sizeof(int32_t)) != 0;
+                CHECK(!bad, "small suffix sort of %d bytes (kind %d) differs from libdivsufsort",
+                      (int)n, kind);
+            }
+        }
+        free(a);
+        free(b);
+        free(d);
     }
     return t_done("bsdiff_bzenc");
 }
