@@ -592,6 +592,9 @@ int64_t *bsd_near_parts(const unsigned char *d, const int64_t *r, int64_t nr,
         int64_t i0 = t ? half : 0, i1 = t ? nr : half, held = 0;
         for (int64_t i = i0; i < i1; i++) held += r[2 * i + 1];
         jb[t] = (near_job){d, r, i0, i1, set, bits, cap, gear, win, NULL, 0, 0};
+        /* kept parts do not touch, and each is at least NEAR_CONTEXT + win bytes long at an end
+         * of its input part and 2 NEAR_CONTEXT + win inside: at most 1 + len / (2 NEAR_CONTEXT)
+         * of them in an input part of len bytes */
         jb[t].out = malloc((size_t)(i1 - i0 + held / (2 * NEAR_CONTEXT) + 2) * 2 * sizeof(int64_t));
     }
     int64_t *out = NULL;

@@ -20,10 +20,10 @@
  * binaries' patches 1-3% smaller and no patch larger (text keeps its long blocks: BWT gains
  * more from their context than a second table set would).
  *
- * With a search (bsd_pbz_create's search; BSDIFF40's default) that estimate gives way to
+ * With a search (BSD_PBZ_SEARCH; BSDIFF40's default) that estimate gives way to
  * measurement: each piece is encoded whole and as the blocks of its two halves, and where the
  * halves take fewer bits, each half is tried the same way, down to SEARCH_DEPTH levels; every
- * trial also tries fewer Huffman tables (bsd_bz_block's table_search). A piece then writes
+ * trial also tries fewer Huffman tables (BSD_BZ_TABLE_SEARCH). A piece then writes
  * several blocks, and the stream's combined CRC takes them in order. */
 #include <stdlib.h>
 
