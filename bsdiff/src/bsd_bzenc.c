@@ -387,7 +387,8 @@ static uint64_t make_tables(const uint16_t *mtf, size_t nmtf, const uint32_t *fr
         }
         for (int t = 0; t < nt; t++) code_lengths(len[t], tf[t], alpha, BZ_MAX_LEN);
     }
-    uint64_t bits = choose_tables(mtf, nmtf, (const unsigned char(*)[260])len, nt, alpha, sel, pack);
+    uint64_t bits =
+        choose_tables(mtf, nmtf, (const unsigned char(*)[260])len, nt, alpha, sel, pack);
     for (int t = 0; t < nt; t++) {
         int cur = len[t][0];
         bits += 5;

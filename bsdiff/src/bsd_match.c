@@ -91,7 +91,8 @@ static void extend_pair(const unsigned char *old, int64_t oldsize, const unsigne
     int64_t fend = scan - lastscan < oldsize - lastpos ? scan - lastscan : oldsize - lastpos;
     for (int64_t i = 0; i < fend;) {
         uint64_t a, b;
-        if (i + 8 <= fend && (a = bsd_load64(old + lastpos + i)) == (b = bsd_load64(nw + lastscan + i))) {
+        if (i + 8 <= fend &&
+            (a = bsd_load64(old + lastpos + i)) == (b = bsd_load64(nw + lastscan + i))) {
             /* near-identical inputs extend over megabytes of equal runs */
             int64_t k = 8 + bsd_matchlen(old + lastpos + i + 8, fend - i - 8, nw + lastscan + i + 8,
                                          fend - i - 8);
@@ -115,8 +116,10 @@ static void extend_pair(const unsigned char *old, int64_t oldsize, const unsigne
         s = 0;
         for (int64_t i = 0; i < bend;) {
             uint64_t a, b;
-            if (i + 8 <= bend && (a = bsd_load64(old + pos - i - 8)) == (b = bsd_load64(nw + scan - i - 8))) {
-                int64_t k = 8 + bsd_matchlen_back(old + pos - i - 8, nw + scan - i - 8, bend - i - 8);
+            if (i + 8 <= bend &&
+                (a = bsd_load64(old + pos - i - 8)) == (b = bsd_load64(nw + scan - i - 8))) {
+                int64_t k =
+                    8 + bsd_matchlen_back(old + pos - i - 8, nw + scan - i - 8, bend - i - 8);
                 s += k;
                 i += k;
             } else if (i + 8 <= bend && s * 2 - i + 8 <= sb * 2 - lenb) {

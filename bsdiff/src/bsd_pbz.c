@@ -367,7 +367,8 @@ static int run_append(blockrun *r, const unsigned char *src, uint64_t nbits) {
 #define SEARCH_DEPTH 6        /* halves of halves: blocks down to 1/64 of a piece */
 #define SEARCH_MIN_SYMS 10000 /* no half smaller than this */
 
-/* s[0, n) as one block (bsd_bz_block's flags). Returns 0, a bsd_error, or 1 when our encoder refuses the block. */
+/* s[0, n) as one block (bsd_bz_block's flags). Returns 0, a bsd_error, or 1 when our encoder
+ * refuses the block. */
 static int encode_one(const unsigned char *s, size_t n, unsigned flags, blockrun *out) {
     memset(out, 0, sizeof(*out));
     bsd_bzblock b;
@@ -421,9 +422,9 @@ static void piece_compress(void *arg) {
     pbz_piece *pc = arg;
     double t0 = bsd_now();
     blockrun r;
-    int rc = encode_one(pc->in, pc->inlen,
-                        (pc->search > 0 ? BSD_BZ_TABLE_SEARCH : 0) | (pc->measure ? BSD_BZ_NO_CRC : 0),
-                        &r);
+    unsigned flags =
+        (pc->search > 0 ? BSD_BZ_TABLE_SEARCH : 0) | (pc->measure ? BSD_BZ_NO_CRC : 0);
+    int rc = encode_one(pc->in, pc->inlen, flags, &r);
     if (rc == 0 && (rc = encode_search(pc->in, pc->inlen, pc->search, &r)) != 0) free(r.bits);
     if (rc == 0) {
         pc->out = r.bits;

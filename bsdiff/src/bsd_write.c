@@ -155,11 +155,12 @@ bsd_error bsd_writer_open(bsd_writer **pw, const bsd_write_cfg *cfg, char *err, 
         bsd_spill_init(&w->sp_ctrl, SPILL_MEM);
         bsd_spill_init(&w->sp_diff, SPILL_MEM);
         bsd_spill_init(&w->sp_extra, SPILL_MEM);
-        if ((e = os_open(&w->ctrl, BSD_COMP_BZIP2, cfg->level, cfg->bz_search, cfg->pool, cfg->threads,
+        int lv = cfg->level, bs = cfg->bz_search;
+        if ((e = os_open(&w->ctrl, BSD_COMP_BZIP2, lv, bs, cfg->pool, cfg->threads,
                          bsd_spill_write, &w->sp_ctrl)) ||
-            (e = os_open(&w->diff, BSD_COMP_BZIP2, cfg->level, cfg->bz_search, cfg->pool, cfg->threads,
+            (e = os_open(&w->diff, BSD_COMP_BZIP2, lv, bs, cfg->pool, cfg->threads,
                          bsd_spill_write, &w->sp_diff)) ||
-            (e = os_open(&w->extra, BSD_COMP_BZIP2, cfg->level, cfg->bz_search, cfg->pool, cfg->threads,
+            (e = os_open(&w->extra, BSD_COMP_BZIP2, lv, bs, cfg->pool, cfg->threads,
                          bsd_spill_write, &w->sp_extra))) {
             snprintf(err, errlen, "cannot set up the bzip2 compressors");
             return e;
@@ -188,8 +189,8 @@ bsd_error bsd_writer_open(bsd_writer **pw, const bsd_write_cfg *cfg, char *err, 
         return BSD_E_WRITE;
     }
     w->patch_bytes = sizeof h + (xf ? xf->section_len : 0);
-    e = os_open(&w->body, cfg->comp, cfg->level, cfg->bz_search, cfg->pool, cfg->threads, sink_write,
-                (void *)cfg->sink);
+    e = os_open(&w->body, cfg->comp, cfg->level, cfg->bz_search, cfg->pool, cfg->threads,
+                sink_write, (void *)cfg->sink);
     if (e) snprintf(err, errlen, "cannot set up the compressor");
     return e;
 }

@@ -52,8 +52,8 @@ static membuf compress(const unsigned char *d, size_t n, unsigned threads, size_
     int perr;
     bsd_pool *pool = bsd_pool_create(threads, &perr);
     CHECK(!perr, "pool of %u threads", threads);
-    bsd_pbz *z = bsd_pbz_create(pool, threads, 9, search == 1 ? BSD_PBZ_SEARCH : search == 2 ? BSD_PBZ_MEASURE : 0,
-                                mem_write, &m);
+    unsigned mode = search == 1 ? BSD_PBZ_SEARCH : search == 2 ? BSD_PBZ_MEASURE : 0;
+    bsd_pbz *z = bsd_pbz_create(pool, threads, 9, mode, mem_write, &m);
     CHECK(z != NULL, "writer");
     int e = 0;
     for (size_t i = 0; i < n && !e;) {
@@ -188,7 +188,8 @@ int main(void) {
         CHECK(bsd_bz_block(d, n, 0, &blk) == 1, "a repeated string must be refused");
         CHECK(blk.bits == NULL, "no bits for a refused block");
         d[n - 1] = 'c';
-        CHECK(bsd_bz_block(d, n, 0, &blk) == 0 && blk.bits && blk.nbits > 80, "one change: encoded");
+        CHECK(bsd_bz_block(d, n, 0, &blk) == 0 && blk.bits && blk.nbits > 80,
+              "one change: encoded");
         free(blk.bits);
         d[n - 1] = 'b';
         roundtrip("repeated string (libbz2 fallback)", d, n);
@@ -276,7 +277,8 @@ int main(void) {
             int c = (int)(t_rand(&st) % 3), len = 1 + (int)(t_rand(&st) % 9);
             if (len >= 4) {
                 memset(sy + ns, c, 4);
-                sy[ns + 4] = (unsigned char)(t_rand(&st) % 4 == 0 ? (uint64_t)c : t_rand(&st) % 251);
+                uint64_t cnt = t_rand(&st) % 4 == 0 ? (uint64_t)c : t_rand(&st) % 251;
+                sy[ns + 4] = (unsigned char)cnt;
                 ns += 5;
             } else {
                 memset(sy + ns, c, (size_t)len);
@@ -307,7 +309,8 @@ int main(void) {
     /* the small-block suffix sort against libdivsufsort: small and large alphabets, runs,
      * repeats with a change (long common prefixes), every length up to the limit */
     {
-        int32_t *a = t_alloc(BSD_SMALL_SA * sizeof(int32_t)), *b = t_alloc(BSD_SMALL_SA * sizeof(int32_t));
+        int32_t *a = t_alloc(BSD_SMALL_SA * sizeof(int32_t));
+        int32_t *b = t_alloc(BSD_SMALL_SA * sizeof(int32_t));
         unsigned char *d = t_alloc(BSD_SMALL_SA);
         uint64_t st = 77;
         int bad = 0;
@@ -321,7 +324,8 @@ int main(void) {
                                      : (unsigned char)(i < n / 2 ? v % 3 : d[i - n / 2]);
                 }
                 if (kind >= 3 && n > 2) d[n / 3] ^= 1;
-                CHECK(bsd_small_sa(d, a, n) == 0 && divsufsort(d, b, n) == 0, "sorts of %d", (int)n);
+                CHECK(bsd_small_sa(d, a, n) == 0 && divsufsort(d, b, n) == 0, "sorts of %d",
+                      (int)n);
                 bad = memcmp(a, b, (size_t)n * sizeof(int32_t)) != 0;
                 CHECK(!bad, "small suffix sort of %d bytes (kind %d) differs from libdivsufsort",
                       (int)n, kind);
