@@ -394,6 +394,14 @@ static void sort_ranges(int64_t *r, size_t n, int64_t max) {
 #define DEDUPE_CHUNK_MIN 256
 #define DEDUPE_MASK 511
 
+/* The slot of a non-zero 64-bit key in an open-addressed table of cap (a power of two)
+ * entries: where it is, or the empty entry where it goes. */
+static size_t key_slot(const uint64_t *t, size_t cap, uint64_t key) {
+    size_t slot = (size_t)(key >> 20) & (cap - 1);
+    while (t[slot] && t[slot] != key) slot = (slot + 1) & (cap - 1);
+    return slot;
+}
+
 /* Random 64-bit values for the bytes of a gear hash, from a fixed xorshift seed: the same on
  * every machine, so the cuts and samples made with them are too. */
 static void gear_table(uint64_t gear[256], uint64_t x) {
@@ -439,8 +447,7 @@ int64_t *bsd_dedupe_parts(const unsigned char *d, const int64_t *r, int64_t nr, 
             if (q + 1 < e && (q + 1 - cs < DEDUPE_CHUNK_MIN || (g & DEDUPE_MASK) != 0)) continue;
             int64_t len = q + 1 - cs;
             uint64_t h = XXH3_64bits(d + cs, (size_t)len) | 1;
-            size_t slot = (size_t)(h >> 17) & (cap - 1);
-            while (seen[slot] && seen[slot] != h) slot = (slot + 1) & (cap - 1);
+            size_t slot = key_slot(seen, cap, h);
             if (!seen[slot]) { /* new content: kept, joined to the part before when adjacent */
                 seen[slot] = h;
                 if (n && out[2 * (n - 1)] + out[2 * (n - 1) + 1] == cs) {
@@ -485,6 +492,9 @@ int64_t *bsd_dedupe_parts(const unsigned char *d, const int64_t *r, int64_t nr, 
 
 static inline uint64_t near_mix(uint64_t h) { return h * 0x9E3779B97F4A7C15ull; }
 static inline int near_sampled(uint64_t x) { return (x >> 40 & NEAR_SAMPLE_MASK) == 0; }
+/* A key's word and bit in the bit filter (its top NEAR_BITS bits). */
+static inline size_t near_word(uint64_t v) { return (size_t)(v >> (64 - NEAR_BITS + 6)); }
+static inline uint64_t near_bit(uint64_t v) { return (uint64_t)1 << (v >> (64 - NEAR_BITS) & 63); }
 
 typedef struct near_job {
     const unsigned char *d;
@@ -513,10 +523,7 @@ static void *near_run(void *arg) {
             uint64_t v = near_mix(h);
             if (q - b + 1 < win || !near_sampled(v)) continue;
             v |= 1;
-            if (!(bits[v >> (64 - NEAR_BITS + 6)] >> (v >> (64 - NEAR_BITS) & 63) & 1)) continue;
-            size_t slot = (size_t)(v >> 20) & (cap - 1);
-            while (set[slot] && set[slot] != v) slot = (slot + 1) & (cap - 1);
-            if (!set[slot]) continue;
+            if (!(bits[near_word(v)] & near_bit(v)) || !set[key_slot(set, cap, v)]) continue;
             /* the window ends at q: keep it with NEAR_CONTEXT bytes on each side */
             int64_t ks = q + 1 - win - NEAR_CONTEXT > b ? q + 1 - win - NEAR_CONTEXT : b;
             int64_t ke = q + 1 + NEAR_CONTEXT < e ? q + 1 + NEAR_CONTEXT : e;
@@ -577,10 +584,8 @@ int64_t *bsd_near_parts(const unsigned char *d, const int64_t *r, int64_t nr,
                     continue;
                 }
                 v |= 1;
-                bits[v >> (64 - NEAR_BITS + 6)] |= (uint64_t)1 << (v >> (64 - NEAR_BITS) & 63);
-                size_t slot = (size_t)(v >> 20) & (cap - 1);
-                while (set[slot] && set[slot] != v) slot = (slot + 1) & (cap - 1);
-                set[slot] = v;
+                bits[near_word(v)] |= near_bit(v);
+                set[key_slot(set, cap, v)] = v;
             }
         }
     }
