@@ -817,8 +817,10 @@ static bsd_error diff_core(bsd_ctx *ctx, bsd_old *o, const void *new_data, size_
     double t_start = bsd_now();
 
     /* Memory other than old and its indexes: new, the writer, and chunk results in flight
-     * (at most 3 x 8 bytes per new byte of the chunks in the window, usually far less). */
-    uint64_t window = 2 * (uint64_t)threads;
+     * (at most 3 x 8 bytes per new byte of the chunks in the window, usually far less). The
+     * window is three chunks a thread: with two, a thread that finished its chunks waited for a
+     * slow one before it (libvips: 30 ms of one thread's 195 ms first chunk). */
+    uint64_t window = 3 * (uint64_t)threads;
     uint64_t inflight = window * (uint64_t)CHUNK * 3;
     if (inflight > 4 * (uint64_t)new_size + 65536) inflight = 4 * (uint64_t)new_size + 65536;
     uint64_t other = (uint64_t)m + bsd_writer_bytes(ctx->opt.format, ctx->opt.compressor, level) +

@@ -469,6 +469,19 @@ static inline int filter_holds(const bsd_sa *o, uint64_t k) {
 
 int bsd_sa_maybe(const bsd_sa *o, const unsigned char *p) { return filter_holds(o, qgram_key(p)); }
 
+uint32_t bsd_sa_maybe_run(const bsd_sa *o, const unsigned char *p, int count) {
+    /* the loads do not depend on each other: their cache misses overlap */
+    uint64_t w[32], b[32];
+    for (int i = 0; i < count; i++) {
+        uint64_t k = qgram_key(p + i);
+        b[i] = qgram_bits(k);
+        w[i] = o->bloom[qgram_word(k, o->bloom_bits)];
+    }
+    uint32_t mask = 0;
+    for (int i = 0; i < count; i++) mask |= (uint32_t)((w[i] & b[i]) == b[i]) << i;
+    return mask;
+}
+
 int64_t bsd_sa_find(const bsd_sa *o, const unsigned char *p, int64_t plen, int64_t *pos) {
     if (plen < BSD_QGRAM) return 0;
     if (plen >= BSD_QGRAM + BLOOM_AHEAD)
@@ -777,7 +790,7 @@ static size_t anchor_at(const bsd_finder *f, int64_t at, size_t *cur) {
 }
 
 int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_t plen,
-                 int64_t *pos, size_t *cur) {
+                 int64_t *pos, size_t *cur, bsd_known *known) {
     /* inside an anchor: the anchor is the answer (it was extended as far as it matches) */
     size_t lo = anchor_at(f, at, cur);
     int64_t al = 0, ap = 0;
@@ -818,8 +831,15 @@ int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_
         return l;
     }
     if (!f->sa) return 0;
-    int64_t cp, l = bsd_sa_find(f->sa, p, plen, &cp);
-    if (l && f->nparts) l = map_part(f, &cp, l);
+    int64_t cp, l;
+    if (known && known->have) {
+        l = known->len;
+        cp = known->pos;
+    } else {
+        l = bsd_sa_find(f->sa, p, plen, &cp);
+        if (l && f->nparts) l = map_part(f, &cp, l);
+        if (known) *known = (bsd_known){l, cp, 1};
+    }
     if (al >= BSD_QGRAM && al >= l) {
         *pos = ap;
         return al;

@@ -111,6 +111,8 @@ void bsd_sa_free(bsd_sa *s);
 int64_t bsd_sa_find(const bsd_sa *s, const unsigned char *p, int64_t plen, int64_t *pos);
 /* The filter alone: 0 when the BSD_QGRAM bytes at p do not occur in the text, 1 when they may. */
 int bsd_sa_maybe(const bsd_sa *s, const unsigned char *p);
+/* The same for the count (at most 32) positions from p: bit i for p + i. */
+uint32_t bsd_sa_maybe_run(const bsd_sa *s, const unsigned char *p, int count);
 /* Old position whose block equals new[p, p+BSD_BLOCK), or -1. */
 int64_t bsd_block_lookup(const bsd_old *o, const unsigned char *p);
 void bsd_block_prefetch(const bsd_old *o, const unsigned char *p);
@@ -164,10 +166,18 @@ int bsd_gate_init(bsd_gate *g, unsigned places); /* 0, or -1 */
 void bsd_gate_enter(bsd_gate *g);
 void bsd_gate_leave(bsd_gate *g);
 void bsd_gate_destroy(bsd_gate *g);
+/* The suffix array's answer at a position (after the parts' mapping): the length of the
+ * longest match, 0 for none, and an old position holding a match that long. */
+typedef struct bsd_known {
+    int64_t len, pos;
+    int have; /* set: len and pos hold the answer */
+} bsd_known;
 /* cur: NULL, or the caller's cursor into the anchors (start it at 0), for searches that mostly
- * move forward; it changes no result. */
+ * move forward; it changes no result. known: NULL, or the suffix array's answer when the
+ * caller knows it (have set: no search; the length returned is the same as a search would
+ * give, the position may be another of equal length), else filled in when one was searched. */
 int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_t plen,
-                 int64_t *pos, size_t *cur);
+                 int64_t *pos, size_t *cur, bsd_known *known);
 
 static inline uint64_t bsd_load64(const unsigned char *p) {
     uint64_t v;
@@ -232,12 +242,18 @@ typedef struct bsd_scan_params {
     int64_t real_close;
 } bsd_scan_params;
 
+/* 0: the classic scan searches every position it looks at (no memo of the cover matcher's
+ * searches, no answers inferred from the last match or from the filter). For tests, which
+ * check that the shortcuts change no segment; 1 otherwise. */
+extern int bsd_scan_shortcuts;
+
 /* Full scan of new[cs, ce); appends segments (absolute positions). */
 int bsd_scan_chunk(const bsd_finder *f, const unsigned char *nw, int64_t cs, int64_t ce,
                    const bsd_scan_params *prm, bsd_seglist *out);
 /* Cover matcher over new[cs, ce) (see bsd_match.c); appends segments. */
+typedef struct bsd_memo bsd_memo;
 int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw, int64_t cs, int64_t ce,
-                    const bsd_scan_params *prm, bsd_seglist *out);
+                    const bsd_scan_params *prm, bsd_seglist *out, bsd_memo *memo);
 /* Both matchers over new[cs, ce); keeps the result with the lower estimated cost. */
 int bsd_scan_best(const bsd_finder *f, const unsigned char *nw, int64_t cs, int64_t ce,
                   const bsd_scan_params *prm, bsd_seglist *out);

@@ -157,16 +157,108 @@ static void extend_pair(const unsigned char *old, int64_t oldsize, const unsigne
  * than BSD_QGRAM are ignored (the q-gram filter skips their search), the gain a new alignment
  * must show is a parameter, and the stuck bound above. Positions inside are relative to cs.
  * The scan can pause and go on (classic_run): its state between matches is this. */
+/* The cover matcher's suffix array answers, in position order, for the classic scan that
+ * runs over the same chunk next: on libvips 8.15.1 -> 8.15.2, 118K of the 829K positions the
+ * classic scan searches. At most MEMO_MAX a chunk. */
+typedef struct bsd_memo {
+    struct memo_ent {
+        int64_t at, len, pos;
+    } * v;
+    size_t n, cap;
+} bsd_memo;
+
+#define MEMO_MAX 65536
+
+static void memo_push(bsd_memo *m, int64_t at, const bsd_known *k) {
+    if (m->n == m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 1024;
+        void *p = nc <= MEMO_MAX ? realloc(m->v, nc * sizeof(*m->v)) : NULL;
+        if (!p) return; /* a shorter memo only means more searches */
+        m->v = p;
+        m->cap = nc;
+    }
+    m->v[m->n++] = (struct memo_ent){at, k->len, k->pos};
+}
+
 typedef struct classic_st {
     int64_t scan, len, pos, lastscan, lastpos, lastoffset;
     size_t acur; /* cursor into the anchors (bsd_find) */
+    /* the last match found (classic_find): new[run_s, run_e) at old offset run_d, and
+     * whether no match can reach past run_e (-1: not yet known) */
+    int64_t run_s, run_e, run_d;
+    int run_sealed;
+    /* the filter's answers for the chunk positions [mask_at, mask_at + MASK_RUN) */
+    int64_t mask_at;
+    uint32_t mask;
+    const bsd_memo *memo;
+    size_t mcur;
 } classic_st;
+
+#define MASK_RUN 16
+
+/* The classic scan's search at chunk position q, with three ways around the suffix array
+ * search. None changes a length.
+ *
+ * 1. The scan mostly moves through a match it has just found: new[s, e) == old[s + d, e + d).
+ *    At a later q <= e - BSD_QGRAM + 1 the longest match is then at least e - q long, and
+ *    longer only through a match that also covers new[e], so holds the BSD_QGRAM bytes ending
+ *    there. When the filter says those bytes occur nowhere in old (it never misses bytes that
+ *    do), or e is the chunk's end, the answer is e - q bytes at q + d (0 below BSD_QGRAM). An
+ *    index over parts of old is left out: its mapping clips matches at part ends, so its
+ *    answers need not be the longest. libvips 8.15.1 -> 8.15.2: 313K of 829K searches.
+ *    The position may differ from a search's (another match of that length), but the scan
+ *    never takes a match at such a q: it did not at s, and along the match the lead of its
+ *    length over the current alignment's score only shrinks (a tie takes nothing).
+ * 2. The cover matcher searched q already (the memo).
+ * 3. The filter rules q's first BSD_QGRAM bytes out; it is read MASK_RUN positions at a time,
+ *    whose cache misses then overlap instead of coming one after another. */
+int bsd_scan_shortcuts = 1;
+
+static int64_t classic_find(const bsd_finder *f, const unsigned char *nw, int64_t cs, int64_t n,
+                            int64_t q, int64_t *pos, classic_st *st) {
+    bsd_known k = {0, 0, 0};
+    if (!bsd_scan_shortcuts) return bsd_find(f, cs + q, nw + q, n - q, pos, &st->acur, NULL);
+    if (q > st->run_s && q <= st->run_e - BSD_QGRAM + 1) {
+        if (st->run_sealed < 0)
+            st->run_sealed =
+                st->run_e == n || !bsd_sa_maybe(f->sa, nw + st->run_e - (BSD_QGRAM - 1));
+        if (st->run_sealed) {
+            k = (bsd_known){st->run_e - q, q + st->run_d, 1};
+            if (k.len < BSD_QGRAM) k.len = 0;
+            return bsd_find(f, cs + q, nw + q, n - q, pos, &st->acur, &k);
+        }
+    }
+    const bsd_memo *m = st->memo;
+    if (m) {
+        while (st->mcur < m->n && m->v[st->mcur].at < cs + q) st->mcur++;
+        if (st->mcur < m->n && m->v[st->mcur].at == cs + q)
+            k = (bsd_known){m->v[st->mcur].len, m->v[st->mcur].pos, 1};
+    }
+    if (!k.have && f->sa && !f->gm) {
+        if (q < st->mask_at || q >= st->mask_at + MASK_RUN) {
+            st->mask_at = q;
+            int64_t c = n - BSD_QGRAM + 1 - q; /* positions with BSD_QGRAM bytes left */
+            st->mask = c > 0 ? bsd_sa_maybe_run(f->sa, nw + q, c < MASK_RUN ? (int)c : MASK_RUN)
+                             : 0;
+        }
+        if (!(st->mask >> (q - st->mask_at) & 1)) k.have = 1;
+    }
+    int64_t len = bsd_find(f, cs + q, nw + q, n - q, pos, &st->acur, k.have ? &k : NULL);
+    if (len > BSD_QGRAM && f->sa && !f->nparts && !f->gm) {
+        if (q + len != st->run_e) st->run_sealed = -1; /* else it is known for that end */
+        st->run_s = q;
+        st->run_e = q + len;
+        st->run_d = *pos - q;
+    }
+    return len;
+}
 
 static void classic_begin(const bsd_finder *f, const unsigned char *nw_all, int64_t cs,
                           int64_t ce, classic_st *st) {
     const unsigned char *old = f->o->data;
     int64_t oldsize = f->o->size, n = ce - cs;
     memset(st, 0, sizeof(*st));
+    st->mask_at = -MASK_RUN;
     if (cs > 0 && n > 0) {
         /* A chunk after the first starts from the alignment a scan of all of new would most
          * likely carry into it: of the identity, the first long match of the chunk, and the
@@ -184,7 +276,7 @@ static void classic_begin(const bsd_finder *f, const unsigned char *nw_all, int6
                 d = 0;
             } else {
                 if (at < 0) break;
-                if (bsd_find(f, at, nw_all + at, ce - at, &p, NULL) <= 0) continue;
+                if (bsd_find(f, at, nw_all + at, ce - at, &p, NULL, NULL) <= 0) continue;
                 d = p - at;
             }
             int64_t sc = 0;
@@ -222,7 +314,7 @@ static int classic_run(const bsd_finder *f, const unsigned char *nw_all, int64_t
         int64_t oldscore = 0, scsc;
         int stuck = 0;
         for (scsc = scan += len; scan < n; scan++) {
-            len = bsd_find(f, cs + scan, nw + scan, n - scan, &pos, &st->acur);
+            len = classic_find(f, nw, cs, n, scan, &pos, st);
             if (scsc < scan + len) {
                 oldscore += scan + len - scsc - count_mism(old, oldsize, nw, scsc, scan + len,
                                                            lastoffset);
@@ -481,7 +573,7 @@ static int cover_push(cover **v, size_t *n, size_t *cap, cover c) {
 
 
 int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, int64_t ce,
-                    const bsd_scan_params *prm, bsd_seglist *out) {
+                    const bsd_scan_params *prm, bsd_seglist *out, bsd_memo *memo) {
     const unsigned char *old = f->o->data, *nw = nw_all + cs;
     int64_t oldsize = f->o->size, n = ce - cs;
     cover *cv = NULL;
@@ -506,7 +598,9 @@ int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw_all, int64_t cs
         }
         if (bl < prm->trust) {
             int64_t pos;
-            int64_t l = bsd_find(f, cs + i, nw + i, n - i, &pos, &acur);
+            bsd_known k = {0, 0, 0};
+            int64_t l = bsd_find(f, cs + i, nw + i, n - i, &pos, &acur, memo ? &k : NULL);
+            if (k.have) memo_push(memo, cs + i, &k);
             if (l > bl + (bl ? prm->margin : 0)) {
                 bl = l;
                 bd = pos - i;
@@ -856,9 +950,10 @@ static int push_clipped(bsd_seglist *dst, const bsd_seglist *src, size_t q, int6
  * memory. */
 static int classic_probed(const bsd_finder *f, const unsigned char *nw_all, int64_t cs,
                           int64_t ce, const bsd_scan_params *prm, const bsd_scan_params *p3,
-                          const bsd_seglist *out, bsd_seglist *alt) {
+                          const bsd_seglist *out, bsd_seglist *alt, const bsd_memo *memo) {
     classic_st st;
     classic_begin(f, nw_all, cs, ce, &st);
+    st.memo = memo;
     if (ce - cs < PROBE_WHOLE) return classic_run(f, nw_all, cs, ce, prm, alt, &st, INT64_MAX);
     size_t alt0 = alt->n, out0 = out->n;
     while (out0 > 0 && out->v[out0 - 1].newp >= cs) out0--; /* this chunk's segments */
@@ -908,13 +1003,18 @@ int bsd_scan_both(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, 
     bsd_scan_params p2 = *prm;
     p2.c_lit = lit_cost(nw_all + cs, ce - cs, prm->c_lit);
     if (p2.c_lit > prm->c_mis) p2.c_mis = p2.c_lit;
-    if (bsd_scan_chunk2(f, nw_all, cs, ce, &p2, out)) return -1;
+    bsd_memo memo = {0};
+    if (bsd_scan_chunk2(f, nw_all, cs, ce, &p2, out, &memo)) {
+        free(memo.v);
+        return -1;
+    }
     /* Mismatching diff bytes of a long approximate alignment (relocated pointers) repeat the
      * same few deltas and compress far better than the cover matcher's estimate says: the
      * choice prices them lower, except in compressed-looking data. */
     bsd_scan_params p3 = p2;
     if (p2.c_lit < 16) p3.c_mis = CHOOSE_MIS;
-    int hopeless = classic_probed(f, nw_all, cs, ce, prm, &p3, out, alt);
+    int hopeless = classic_probed(f, nw_all, cs, ce, prm, &p3, out, alt, &memo);
+    free(memo.v);
     if (hopeless) return hopeless < 0 ? -1 : 0;
     int64_t ca = seg_cost(f->o, nw_all, cs, ce, alt->v, alt->n, &p3, p2.c_lit);
     int64_t cb = seg_cost(f->o, nw_all, cs, ce, out->v, out->n, &p3, p2.c_lit);

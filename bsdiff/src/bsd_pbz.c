@@ -523,7 +523,11 @@ bsd_pbz *bsd_pbz_create(bsd_pool *pool, unsigned threads, int level, unsigned mo
     z->measure = (mode & BSD_PBZ_MEASURE) != 0;
     z->nblock_max = 100000 * (int64_t)level - 19;
     z->run_ch = 256;
-    z->max_inflight = (int)(pool ? threads + 1 : 0);
+    /* Pieces are written in order, so the writer waits for the oldest; with few in flight the
+     * other threads ran out of work behind a long one (and no chunk could start while the
+     * writer waited): libvips's scan 0.46 -> 0.41 s at three a thread instead of one more
+     * than the threads. */
+    z->max_inflight = (int)(pool ? 3 * threads : 0);
     z->write = write;
     z->opaque = opaque;
     put_bits(z, 'B', 8);

@@ -9,7 +9,9 @@
  * - the block pre-match on two threads (the second half walked at the same time) finds the
  *   anchors of the one-thread walk, one for one, and gives up where it does;
  * - the restricted index leaves repeated content out only where a copy stays in, and for
- *   near-identical inputs keeps what new's uncovered bytes share with old's uncovered parts. */
+ *   near-identical inputs keeps what new's uncovered bytes share with old's uncovered parts;
+ * - the classic scan's shortcuts (answers known from the match it is in, from the filter, or
+ *   from the cover matcher's searches) give the segments of a scan that searches every time. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +138,120 @@ static void compare(const char *name, const unsigned char *d, int64_t n) {
 out:
     bsd_sa_free(&a);
     bsd_sa_free(&b);
+}
+
+static int same_segs(const bsd_seglist *a, const bsd_seglist *b) {
+    return a->n == b->n && (a->n == 0 || !memcmp(a->v, b->v, a->n * sizeof *a->v));
+}
+
+/* Both matchers over new in 1 MiB chunks, with the shortcuts and without. */
+static void shortcuts_same(const char *name, const bsd_finder *f, const unsigned char *nw,
+                           int64_t m) {
+    bsd_scan_params prm = {.min_gain = 8, .trust = 32, .margin = 8, .min_cover = 8,
+                           .stride_max = 8, .window = 16, .max_merge = 4096, .c_cmd = 160,
+                           .c_lit = 7, .c_mis = 16, .c_match = 1, .ext_match = 1,
+                           .ext_mism = 1, .real_close = 5};
+    for (int64_t cs = 0; cs < m; cs += MIB) {
+        int64_t ce = cs + MIB < m ? cs + MIB : m;
+        bsd_seglist c[2] = {{0}}, b[2] = {{0}}, alt[2] = {{0}};
+        for (int k = 0; k < 2; k++) {
+            bsd_scan_shortcuts = k;
+            CHECK(bsd_scan_chunk(f, nw, cs, ce, &prm, &c[k]) == 0, "%s: classic scan", name);
+            CHECK(bsd_scan_both(f, nw, cs, ce, &prm, &b[k], &alt[k]) == 0, "%s: both", name);
+        }
+        bsd_scan_shortcuts = 1;
+        CHECK(c[0].n > 100, "%s: chunk at %lld: only %zu segments", name, (long long)cs, c[0].n);
+        CHECK(same_segs(&c[0], &c[1]), "%s: chunk at %lld: classic scan differs (%zu / %zu "
+              "segments)", name, (long long)cs, c[0].n, c[1].n);
+        CHECK(same_segs(&b[0], &b[1]) && same_segs(&alt[0], &alt[1]),
+              "%s: chunk at %lld: the two matchers' results differ", name, (long long)cs);
+        for (int k = 0; k < 2; k++) {
+            bsd_seglist_free(&c[k]);
+            bsd_seglist_free(&b[k]);
+            bsd_seglist_free(&alt[k]);
+        }
+    }
+}
+
+/* Relocated machine code: old is code-like bytes (skewed, with short idioms that recur, so
+ * that a match is often followed by a longer one elsewhere) holding 4-byte addresses; new
+ * moves the addresses by a delta (outside every third 64 KiB), inserts and deletes here and
+ * there, and has stretches of bytes old lacks (the filter's rejections). */
+static void scan_shortcuts(void) {
+    int64_t n = 3 * MIB + 123, m = 0;
+    unsigned char *old = t_alloc((size_t)n), *nw = t_alloc((size_t)n + MIB);
+    static const char idioms[8][6] = {"\x48\x89\xe5", "\x41\x57\x41\x56", "\x0f\x1f\x44",
+                                      "\xc3\x90\x90", "\xe8", "\x48\x8b\x45", "\xff\x25",
+                                      "\x31\xc0"};
+    int64_t i = 0;
+    while (i < n) {
+        uint32_t r = rnd() % 10;
+        if (r < 5) {
+            const char *s = idioms[rnd() % 8];
+            for (size_t k = 0; s[k] && i < n; k++) old[i++] = (unsigned char)s[k];
+        } else if (r < 7 && i + 4 <= n) { /* an address */
+            uint32_t a = 0x400000 + rnd() % 0x10000;
+            memcpy(old + i, &a, 4);
+            i += 4;
+        } else {
+            old[i++] = rnd() % 3 ? (unsigned char)(rnd() % 16) : (unsigned char)rnd();
+        }
+    }
+    int64_t at_new[64], at_old[64]; /* places in the data that does not move */
+    int nat = 0;
+    for (i = 0; i < n;) {
+        if ((i >> 16) % 3 == 0 && (i & 0xFFFF) == 0x100 && nat < 64) {
+            at_new[nat] = m;
+            at_old[nat++] = i;
+        }
+        uint32_t r = rnd() % 1000;
+        if (r < 2) { /* insert */
+            for (int k = 0; k < 40; k++) nw[m++] = (unsigned char)rnd();
+        } else if (r < 4) { /* delete */
+            i += 1 + rnd() % 64;
+        } else if (r < 5 && m < 2 * MIB) { /* a stretch old lacks */
+            for (int k = 0; k < 3000; k++) nw[m++] = (unsigned char)rnd();
+        } else if (i + 4 <= n && old[i + 2] == 0x40 && old[i + 3] == 0 && (i >> 16) % 3) {
+            /* (every third 64 KiB of old is data that does not move) */
+            uint32_t a;
+            memcpy(&a, old + i, 4);
+            a += 0x1230;
+            memcpy(nw + m, &a, 4);
+            m += 4;
+            i += 4;
+        } else {
+            nw[m++] = old[i++];
+        }
+        if (m + 4000 > n + MIB) break;
+    }
+    bsd_ctx *c = bsd_create();
+    bsd_old *o = NULL;
+    bsd_sa s;
+    char err[256];
+    CHECK(c && bsd_prepare_old(c, old, (size_t)n, &o) == BSD_OK, "shortcuts: prepare");
+    CHECK(bsd_sa_build(&s, old, n, 24, BIG_ROOM, 2, BIG_ROOM, err, sizeof err) == 0,
+          "shortcuts: build: %s", err);
+    if (o) {
+        bsd_finder f = {.o = o, .sa = &s};
+        shortcuts_same("relocated code", &f, nw, m);
+        /* with anchors: exact stretches taken as given, the suffix array elsewhere */
+        bsd_seglist anc = {0};
+        for (int k = 0; k < nat; k++) {
+            int64_t l = bsd_matchlen(nw + at_new[k], m - at_new[k], old + at_old[k], n - at_old[k]);
+            if (l >= 64 && (!anc.n || anc.v[anc.n - 1].newp + anc.v[anc.n - 1].len <= at_new[k]))
+                bsd_seglist_push(&anc, at_new[k], at_old[k], l);
+        }
+        CHECK(anc.n >= 3, "shortcuts: only %zu anchors", anc.n);
+        f.anc = anc.v;
+        f.nanc = anc.n;
+        shortcuts_same("relocated code with anchors", &f, nw, m);
+        bsd_seglist_free(&anc);
+        bsd_old_free(o);
+    }
+    bsd_sa_free(&s);
+    bsd_free(c);
+    free(old);
+    free(nw);
 }
 
 /* The pre-match of new against old on one thread and on two: the same anchors and result. */
@@ -316,6 +432,23 @@ static void filter_rate(void) {
     CHECK(held == tries, "filter: %lld of %lld q-grams of the text ruled out",
           (long long)(tries - held), (long long)tries);
     CHECK(pass * 100 < tries * 8, "filter: %.2f%% of absent q-grams pass", 100.0 * pass / tries);
+    /* the filter read for a run of positions at once: bit i is the answer at position i (over
+     * random bytes holding a piece of the text) */
+    unsigned char r[72];
+    int64_t wrong = 0, present = 0;
+    for (int t = 0; t < 2000; t++) {
+        for (int k = 0; k < 72; k++) r[k] = (unsigned char)rnd();
+        memcpy(r + rnd() % 40, d + rnd() % (uint32_t)(n - 24), 24);
+        int count = 1 + (int)(rnd() % 32), at = (int)(rnd() % 33);
+        uint32_t mask = bsd_sa_maybe_run(&s, r + at, count);
+        for (int k = 0; k < 32; k++) {
+            uint32_t want = k < count ? (uint32_t)bsd_sa_maybe(&s, r + at + k) : 0;
+            wrong += (mask >> k & 1) != want;
+            present += want;
+        }
+    }
+    CHECK(wrong == 0 && present > 2000, "filter: %lld answers of a run wrong (%lld present)",
+          (long long)wrong, (long long)present);
     bsd_sa_free(&s);
     free(d);
 }
@@ -442,6 +575,7 @@ static void near_filter(void) {
 }
 
 int main(void) {
+    scan_shortcuts();
     filter_rate();
     dedupe();
     near_filter();
