@@ -180,6 +180,26 @@ static void memo_push(bsd_memo *m, int64_t at, const bsd_known *k) {
     m->v[m->n++] = (struct memo_ent){at, k->len, k->pos};
 }
 
+/* The filter's answers for the chunk positions [at, at + MASK_RUN): read that many at a time,
+ * their cache misses overlap instead of coming one after another. */
+#define MASK_RUN 16
+typedef struct filter_run {
+    int64_t at;
+    uint32_t mask;
+} filter_run;
+
+/* 0 when no match of BSD_QGRAM bytes or more starts at chunk position q (of n) in the
+ * suffix array's text. */
+static int filter_maybe(const bsd_finder *f, filter_run *r, const unsigned char *nw, int64_t n,
+                        int64_t q) {
+    if (q < r->at || q >= r->at + MASK_RUN) {
+        r->at = q;
+        int64_t c = n - BSD_QGRAM + 1 - q; /* positions with BSD_QGRAM bytes left */
+        r->mask = c > 0 ? bsd_sa_maybe_run(f->sa, nw + q, c < MASK_RUN ? (int)c : MASK_RUN) : 0;
+    }
+    return r->mask >> (q - r->at) & 1;
+}
+
 typedef struct classic_st {
     int64_t scan, len, pos, lastscan, lastpos, lastoffset;
     size_t acur; /* cursor into the anchors (bsd_find) */
@@ -187,14 +207,10 @@ typedef struct classic_st {
      * whether no match can reach past run_e (-1: not yet known) */
     int64_t run_s, run_e, run_d;
     int run_sealed;
-    /* the filter's answers for the chunk positions [mask_at, mask_at + MASK_RUN) */
-    int64_t mask_at;
-    uint32_t mask;
+    filter_run filt;
     const bsd_memo *memo;
     size_t mcur;
 } classic_st;
-
-#define MASK_RUN 16
 
 /* The classic scan's search at chunk position q, with three ways around the suffix array
  * search. None changes a length.
@@ -210,8 +226,7 @@ typedef struct classic_st {
  *    never takes a match at such a q: it did not at s, and along the match the lead of its
  *    length over the current alignment's score only shrinks (a tie takes nothing).
  * 2. The cover matcher searched q already (the memo).
- * 3. The filter rules q's first BSD_QGRAM bytes out; it is read MASK_RUN positions at a time,
- *    whose cache misses then overlap instead of coming one after another. */
+ * 3. The filter rules q's first BSD_QGRAM bytes out (filter_maybe). */
 int bsd_scan_shortcuts = 1;
 
 static int64_t classic_find(const bsd_finder *f, const unsigned char *nw, int64_t cs, int64_t n,
@@ -235,13 +250,7 @@ static int64_t classic_find(const bsd_finder *f, const unsigned char *nw, int64_
             k = (bsd_known){m->v[st->mcur].len, m->v[st->mcur].pos, 1};
     }
     if (!k.have && f->sa && !f->gm) {
-        if (q < st->mask_at || q >= st->mask_at + MASK_RUN) {
-            st->mask_at = q;
-            int64_t c = n - BSD_QGRAM + 1 - q; /* positions with BSD_QGRAM bytes left */
-            st->mask = c > 0 ? bsd_sa_maybe_run(f->sa, nw + q, c < MASK_RUN ? (int)c : MASK_RUN)
-                             : 0;
-        }
-        if (!(st->mask >> (q - st->mask_at) & 1)) k.have = 1;
+        if (!filter_maybe(f, &st->filt, nw, n, q)) k.have = 1;
     }
     int64_t len = bsd_find(f, cs + q, nw + q, n - q, pos, &st->acur, k.have ? &k : NULL);
     if (len > BSD_QGRAM && f->sa && !f->nparts && !f->gm) {
@@ -258,7 +267,7 @@ static void classic_begin(const bsd_finder *f, const unsigned char *nw_all, int6
     const unsigned char *old = f->o->data;
     int64_t oldsize = f->o->size, n = ce - cs;
     memset(st, 0, sizeof(*st));
-    st->mask_at = -MASK_RUN;
+    st->filt.at = -MASK_RUN;
     if (cs > 0 && n > 0) {
         /* A chunk after the first starts from the alignment a scan of all of new would most
          * likely carry into it: of the identity, the first long match of the chunk, and the
@@ -570,6 +579,7 @@ static int cover_push(cover **v, size_t *n, size_t *cap, cover c) {
 }
 
 #define NREC 4
+#define STRIDE_RUN 8
 
 
 int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, int64_t ce,
@@ -582,6 +592,10 @@ int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw_all, int64_t cs
     int nrec = 0;
     int rc = -1;
     size_t acur = 0; /* cursor into the anchors (bsd_find) */
+    /* the filter's answers at fpos[0, fn), the next at fpos[fk] */
+    int64_t fpos[STRIDE_RUN];
+    uint32_t fmask = 0;
+    int fn = 0, fk = 0, filt_on = f->sa && !f->gm && bsd_scan_shortcuts;
 
     /* 1. covers */
     int64_t i = 0, pe = 0, step = 1;
@@ -599,8 +613,28 @@ int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw_all, int64_t cs
         if (bl < prm->trust) {
             int64_t pos;
             bsd_known k = {0, 0, 0};
-            int64_t l = bsd_find(f, cs + i, nw + i, n - i, &pos, &acur, memo ? &k : NULL);
-            if (k.have) memo_push(memo, cs + i, &k);
+            if (filt_on) {
+                /* the filter at the positions the next misses step to, read together */
+                if (fk == fn || fpos[fk] != i) {
+                    fn = 0;
+                    for (int64_t p = i, s = step; fn < STRIDE_RUN && p <= n - BSD_QGRAM; fn++) {
+                        fpos[fn] = p;
+                        p += s;
+                        if (s < prm->stride_max) s++;
+                    }
+                    fmask = fn ? bsd_sa_maybe_at(f->sa, nw, fpos, fn) : 0;
+                    fk = 0;
+                }
+                if (fk < fn && fpos[fk] == i) {
+                    if (!(fmask >> fk & 1)) k.have = 1;
+                    fk++;
+                } else {
+                    k.have = 1; /* fewer than BSD_QGRAM bytes left */
+                }
+            }
+            int have = k.have;
+            int64_t l = bsd_find(f, cs + i, nw + i, n - i, &pos, &acur, &k);
+            if (k.have && !have && memo) memo_push(memo, cs + i, &k);
             if (l > bl + (bl ? prm->margin : 0)) {
                 bl = l;
                 bd = pos - i;
