@@ -244,9 +244,9 @@ typedef struct bsd_scan_params {
     int64_t real_close;
 } bsd_scan_params;
 
-/* 0: the classic scan searches every position it looks at (no memo of the cover matcher's
- * searches, no answers inferred from the last match or from the filter). For tests, which
- * check that the shortcuts change no segment; 1 otherwise. */
+/* For tests. 2 (the default): the classic scan takes the rest of the match it is in without
+ * a search, and uses the shortcuts that change no answer (the cover matcher's searches, the
+ * filter read ahead); 1: only those; 0: neither, every position it looks at is searched. */
 extern int bsd_scan_shortcuts;
 
 /* Full scan of new[cs, ce); appends segments (absolute positions). */

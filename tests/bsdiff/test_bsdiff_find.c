@@ -10,8 +10,9 @@
  *   anchors of the one-thread walk, one for one, and gives up where it does;
  * - the restricted index leaves repeated content out only where a copy stays in, and for
  *   near-identical inputs keeps what new's uncovered bytes share with old's uncovered parts;
- * - the classic scan's shortcuts (answers known from the match it is in, from the filter, or
- *   from the cover matcher's searches) give the segments of a scan that searches every time. */
+ * - the classic scan's shortcuts (answers known from the filter or from the cover matcher's
+ *   searches) give the segments of a scan that searches every time, and its rule of taking
+ *   the rest of the match it is in finds about as much. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,7 +145,17 @@ static int same_segs(const bsd_seglist *a, const bsd_seglist *b) {
     return a->n == b->n && (a->n == 0 || !memcmp(a->v, b->v, a->n * sizeof *a->v));
 }
 
-/* Both matchers over new in 1 MiB chunks, with the shortcuts and without. */
+/* Bytes of new the segments match exactly. */
+static int64_t seg_matched(const bsd_seglist *l, const bsd_finder *f, const unsigned char *nw) {
+    int64_t c = 0;
+    for (size_t i = 0; i < l->n; i++)
+        for (int64_t k = 0; k < l->v[i].len; k++) c += nw[l->v[i].newp + k] == f->o->data[l->v[i].oldp + k];
+    return c;
+}
+
+/* Both matchers over new in 1 MiB chunks: the same segments with the shortcuts that change no
+ * answer as without them; with the classic scan's own rule (the rest of the match it is in,
+ * not searched), other segments that match about as many bytes, in about as many segments. */
 static void shortcuts_same(const char *name, const bsd_finder *f, const unsigned char *nw,
                            int64_t m) {
     bsd_scan_params prm = {.min_gain = 8, .trust = 32, .margin = 8, .min_cover = 8,
@@ -153,19 +164,24 @@ static void shortcuts_same(const char *name, const bsd_finder *f, const unsigned
                            .ext_mism = 1, .real_close = 5};
     for (int64_t cs = 0; cs < m; cs += MIB) {
         int64_t ce = cs + MIB < m ? cs + MIB : m;
-        bsd_seglist c[2] = {{0}}, b[2] = {{0}}, alt[2] = {{0}};
-        for (int k = 0; k < 2; k++) {
+        bsd_seglist c[3] = {{0}}, b[3] = {{0}}, alt[3] = {{0}};
+        for (int k = 0; k < 3; k++) {
             bsd_scan_shortcuts = k;
             CHECK(bsd_scan_chunk(f, nw, cs, ce, &prm, &c[k]) == 0, "%s: classic scan", name);
             CHECK(bsd_scan_both(f, nw, cs, ce, &prm, &b[k], &alt[k]) == 0, "%s: both", name);
         }
-        bsd_scan_shortcuts = 1;
+        bsd_scan_shortcuts = 2;
+        int64_t m1 = seg_matched(&c[1], f, nw), m2 = seg_matched(&c[2], f, nw);
+        CHECK(m2 * 1000 >= m1 * 995 && c[2].n * 100 <= c[1].n * 102,
+              "%s: chunk at %lld: taking the match's rest: %lld bytes matched in %zu segments, "
+              "searching: %lld in %zu", name, (long long)cs, (long long)m2, c[2].n,
+              (long long)m1, c[1].n);
         CHECK(c[0].n > 100, "%s: chunk at %lld: only %zu segments", name, (long long)cs, c[0].n);
         CHECK(same_segs(&c[0], &c[1]), "%s: chunk at %lld: classic scan differs (%zu / %zu "
               "segments)", name, (long long)cs, c[0].n, c[1].n);
         CHECK(same_segs(&b[0], &b[1]) && same_segs(&alt[0], &alt[1]),
               "%s: chunk at %lld: the two matchers' results differ", name, (long long)cs);
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < 3; k++) {
             bsd_seglist_free(&c[k]);
             bsd_seglist_free(&b[k]);
             bsd_seglist_free(&alt[k]);
