@@ -469,12 +469,6 @@ static inline int filter_holds(const bsd_sa *o, uint64_t k) {
 
 int bsd_sa_maybe(const bsd_sa *o, const unsigned char *p) { return filter_holds(o, qgram_key(p)); }
 
-uint32_t bsd_sa_maybe_run(const bsd_sa *o, const unsigned char *p, int count) {
-    int64_t at[32];
-    for (int i = 0; i < count; i++) at[i] = i;
-    return bsd_sa_maybe_at(o, p, at, count);
-}
-
 uint32_t bsd_sa_maybe_at(const bsd_sa *o, const unsigned char *p, const int64_t *at, int count) {
     /* the loads do not depend on each other: their cache misses overlap */
     uint64_t w[32], b[32];

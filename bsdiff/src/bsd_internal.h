@@ -111,9 +111,7 @@ void bsd_sa_free(bsd_sa *s);
 int64_t bsd_sa_find(const bsd_sa *s, const unsigned char *p, int64_t plen, int64_t *pos);
 /* The filter alone: 0 when the BSD_QGRAM bytes at p do not occur in the text, 1 when they may. */
 int bsd_sa_maybe(const bsd_sa *s, const unsigned char *p);
-/* The same for the count (at most 32) positions from p: bit i for p + i. */
-uint32_t bsd_sa_maybe_run(const bsd_sa *s, const unsigned char *p, int count);
-/* The same for the positions p + at[i], i < count (at most 32). */
+/* The same for the positions p + at[i], i < count (at most 32): bit i for p + at[i]. */
 uint32_t bsd_sa_maybe_at(const bsd_sa *s, const unsigned char *p, const int64_t *at, int count);
 /* Old position whose block equals new[p, p+BSD_BLOCK), or -1. */
 int64_t bsd_block_lookup(const bsd_old *o, const unsigned char *p);

@@ -153,10 +153,6 @@ static void extend_pair(const unsigned char *old, int64_t oldsize, const unsigne
     *plenb = lenb;
 }
 
-/* The scan of bsdiff 4.x (see ANCHORS.md) over new[cs, ce), with three changes: matches shorter
- * than BSD_QGRAM are ignored (the q-gram filter skips their search), the gain a new alignment
- * must show is a parameter, and the stuck bound above. Positions inside are relative to cs.
- * The scan can pause and go on (classic_run): its state between matches is this. */
 /* The cover matcher's suffix array answers, in position order, for the classic scan that
  * runs over the same chunk next: on libvips 8.15.1 -> 8.15.2, 118K of the 829K positions the
  * classic scan searches. At most MEMO_MAX a chunk. */
@@ -180,26 +176,40 @@ static void memo_push(bsd_memo *m, int64_t at, const bsd_known *k) {
     m->v[m->n++] = (struct memo_ent){at, k->len, k->pos};
 }
 
-/* The filter's answers for the chunk positions [at, at + MASK_RUN): read that many at a time,
- * their cache misses overlap instead of coming one after another. */
+/* The filter's answers for the next positions a scan looks at, read MASK_RUN at a time: their
+ * cache misses then overlap instead of coming one after another. */
 #define MASK_RUN 16
 typedef struct filter_run {
-    int64_t at;
+    int64_t at[MASK_RUN];
     uint32_t mask;
+    int n, k; /* answers for at[0, n); the next unused at[k] */
 } filter_run;
 
-/* 0 when no match of BSD_QGRAM bytes or more starts at chunk position q (of n) in the
- * suffix array's text. */
+/* 0 when no match of BSD_QGRAM bytes or more starts at chunk position q (of n) in the suffix
+ * array's text. Positions are asked in increasing order; a new run of answers is read for q,
+ * then q + step and on, the step growing by one up to step_max after each (the cover
+ * matcher's stride over unmatched bytes; the classic scan steps by one). */
 static int filter_maybe(const bsd_finder *f, filter_run *r, const unsigned char *nw, int64_t n,
-                        int64_t q) {
-    if (q < r->at || q >= r->at + MASK_RUN) {
-        r->at = q;
-        int64_t c = n - BSD_QGRAM + 1 - q; /* positions with BSD_QGRAM bytes left */
-        r->mask = c > 0 ? bsd_sa_maybe_run(f->sa, nw + q, c < MASK_RUN ? (int)c : MASK_RUN) : 0;
+                        int64_t q, int64_t step, int64_t step_max) {
+    while (r->k < r->n && r->at[r->k] < q) r->k++;
+    if (r->k == r->n || r->at[r->k] != q) {
+        r->n = r->k = 0;
+        for (int64_t p = q; r->n < MASK_RUN && p <= n - BSD_QGRAM; r->n++) {
+            r->at[r->n] = p;
+            p += step;
+            if (step < step_max) step++;
+        }
+        r->mask = r->n ? bsd_sa_maybe_at(f->sa, nw, r->at, r->n) : 0;
     }
-    return r->mask >> (q - r->at) & 1;
+    if (r->k < r->n && r->at[r->k] == q) return r->mask >> r->k++ & 1;
+    return 0; /* fewer than BSD_QGRAM bytes left */
 }
 
+/* The scan of bsdiff 4.x (see ANCHORS.md) over new[cs, ce), with four changes: matches shorter
+ * than BSD_QGRAM are ignored (the q-gram filter skips their search), the gain a new alignment
+ * must show is a parameter, the stuck bound above, and inside a match just found the rest of
+ * it is the answer (classic_find). Positions inside are relative to cs. The scan can pause and
+ * go on (classic_run): its state between matches is this. */
 typedef struct classic_st {
     int64_t scan, len, pos, lastscan, lastpos, lastoffset;
     size_t acur; /* cursor into the anchors (bsd_find) */
@@ -242,7 +252,7 @@ static int64_t classic_find(const bsd_finder *f, const unsigned char *nw, int64_
         if (st->mcur < m->n && m->v[st->mcur].at == cs + q)
             k = (bsd_known){m->v[st->mcur].len, m->v[st->mcur].pos, 1};
     }
-    if (!k.have && f->sa && bsd_scan_shortcuts && !filter_maybe(f, &st->filt, nw, n, q))
+    if (!k.have && f->sa && bsd_scan_shortcuts && !filter_maybe(f, &st->filt, nw, n, q, 1, 1))
         k.have = 1;
     int64_t len = bsd_find(f, cs + q, nw + q, n - q, pos, &st->acur, k.have ? &k : NULL);
     if (len > BSD_QGRAM) {
@@ -258,7 +268,6 @@ static void classic_begin(const bsd_finder *f, const unsigned char *nw_all, int6
     const unsigned char *old = f->o->data;
     int64_t oldsize = f->o->size, n = ce - cs;
     memset(st, 0, sizeof(*st));
-    st->filt.at = -MASK_RUN;
     if (cs > 0 && n > 0) {
         /* A chunk after the first starts from the alignment a scan of all of new would most
          * likely carry into it: of the identity, the first long match of the chunk, and the
@@ -570,7 +579,6 @@ static int cover_push(cover **v, size_t *n, size_t *cap, cover c) {
 }
 
 #define NREC 4
-#define STRIDE_RUN 8
 
 
 int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw_all, int64_t cs, int64_t ce,
@@ -583,10 +591,8 @@ int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw_all, int64_t cs
     int nrec = 0;
     int rc = -1;
     size_t acur = 0; /* cursor into the anchors (bsd_find) */
-    /* the filter's answers at fpos[0, fn), the next at fpos[fk] */
-    int64_t fpos[STRIDE_RUN];
-    uint32_t fmask = 0;
-    int fn = 0, fk = 0, filt_on = f->sa && !f->gm && bsd_scan_shortcuts;
+    filter_run filt = {{0}, 0, 0, 0};
+    int filt_on = f->sa && bsd_scan_shortcuts;
 
     /* 1. covers */
     int64_t i = 0, pe = 0, step = 1;
@@ -604,25 +610,7 @@ int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw_all, int64_t cs
         if (bl < prm->trust) {
             int64_t pos;
             bsd_known k = {0, 0, 0};
-            if (filt_on) {
-                /* the filter at the positions the next misses step to, read together */
-                if (fk == fn || fpos[fk] != i) {
-                    fn = 0;
-                    for (int64_t p = i, s = step; fn < STRIDE_RUN && p <= n - BSD_QGRAM; fn++) {
-                        fpos[fn] = p;
-                        p += s;
-                        if (s < prm->stride_max) s++;
-                    }
-                    fmask = fn ? bsd_sa_maybe_at(f->sa, nw, fpos, fn) : 0;
-                    fk = 0;
-                }
-                if (fk < fn && fpos[fk] == i) {
-                    if (!(fmask >> fk & 1)) k.have = 1;
-                    fk++;
-                } else {
-                    k.have = 1; /* fewer than BSD_QGRAM bytes left */
-                }
-            }
+            if (filt_on && !filter_maybe(f, &filt, nw, n, i, step, prm->stride_max)) k.have = 1;
             int have = k.have;
             int64_t l = bsd_find(f, cs + i, nw + i, n - i, &pos, &acur, &k);
             if (k.have && !have && memo) memo_push(memo, cs + i, &k);

@@ -448,17 +448,19 @@ static void filter_rate(void) {
     CHECK(held == tries, "filter: %lld of %lld q-grams of the text ruled out",
           (long long)(tries - held), (long long)tries);
     CHECK(pass * 100 < tries * 8, "filter: %.2f%% of absent q-grams pass", 100.0 * pass / tries);
-    /* the filter read for a run of positions at once: bit i is the answer at position i (over
-     * random bytes holding a piece of the text) */
+    /* the filter read for several positions at once: bit i is the answer at the i-th (over
+     * random bytes holding a piece of the text; positions in order, some repeated) */
     unsigned char r[72];
-    int64_t wrong = 0, present = 0;
+    int64_t wrong = 0, present = 0, at[32];
     for (int t = 0; t < 2000; t++) {
         for (int k = 0; k < 72; k++) r[k] = (unsigned char)rnd();
         memcpy(r + rnd() % 40, d + rnd() % (uint32_t)(n - 24), 24);
-        int count = 1 + (int)(rnd() % 32), at = (int)(rnd() % 33);
-        uint32_t mask = bsd_sa_maybe_run(&s, r + at, count);
+        int count = 1 + (int)(rnd() % 32);
+        for (int k = 0; k < count; k++) at[k] = (k ? at[k - 1] : 0) + rnd() % 3;
+        if (at[count - 1] > 64) count = 1;
+        uint32_t mask = bsd_sa_maybe_at(&s, r, at, count);
         for (int k = 0; k < 32; k++) {
-            uint32_t want = k < count ? (uint32_t)bsd_sa_maybe(&s, r + at + k) : 0;
+            uint32_t want = k < count ? (uint32_t)bsd_sa_maybe(&s, r + at[k]) : 0;
             wrong += (mask >> k & 1) != want;
             present += want;
         }
