@@ -173,9 +173,9 @@ typedef struct bsd_known {
     int have; /* set: len and pos hold the answer */
 } bsd_known;
 /* cur: NULL, or the caller's cursor into the anchors (start it at 0), for searches that mostly
- * move forward; it changes no result. known: NULL, or the suffix array's answer when the
- * caller knows it (have set: no search; the length returned is the same as a search would
- * give, the position may be another of equal length), else filled in when one was searched. */
+ * move forward; it changes no result. known: NULL; or, with have set, the answer to use
+ * instead of a search (taken from an earlier search, or the classic scan's rule); or, with
+ * have clear, filled in when the suffix array was searched. */
 int64_t bsd_find(const bsd_finder *f, int64_t at, const unsigned char *p, int64_t plen,
                  int64_t *pos, size_t *cur, bsd_known *known);
 
@@ -250,7 +250,8 @@ extern int bsd_scan_shortcuts;
 /* Full scan of new[cs, ce); appends segments (absolute positions). */
 int bsd_scan_chunk(const bsd_finder *f, const unsigned char *nw, int64_t cs, int64_t ce,
                    const bsd_scan_params *prm, bsd_seglist *out);
-/* Cover matcher over new[cs, ce) (see bsd_match.c); appends segments. */
+/* Cover matcher over new[cs, ce) (see bsd_match.c); appends segments. memo: NULL, or where
+ * its suffix array answers are kept for the classic scan over the same chunk. */
 typedef struct bsd_memo bsd_memo;
 int bsd_scan_chunk2(const bsd_finder *f, const unsigned char *nw, int64_t cs, int64_t ce,
                     const bsd_scan_params *prm, bsd_seglist *out, bsd_memo *memo);

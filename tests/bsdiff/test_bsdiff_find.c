@@ -149,7 +149,8 @@ static int same_segs(const bsd_seglist *a, const bsd_seglist *b) {
 static int64_t seg_matched(const bsd_seglist *l, const bsd_finder *f, const unsigned char *nw) {
     int64_t c = 0;
     for (size_t i = 0; i < l->n; i++)
-        for (int64_t k = 0; k < l->v[i].len; k++) c += nw[l->v[i].newp + k] == f->o->data[l->v[i].oldp + k];
+        for (int64_t k = 0; k < l->v[i].len; k++)
+            c += nw[l->v[i].newp + k] == f->o->data[l->v[i].oldp + k];
     return c;
 }
 
@@ -253,7 +254,8 @@ static void scan_shortcuts(void) {
         /* with anchors: exact stretches taken as given, the suffix array elsewhere */
         bsd_seglist anc = {0};
         for (int k = 0; k < nat; k++) {
-            int64_t l = bsd_matchlen(nw + at_new[k], m - at_new[k], old + at_old[k], n - at_old[k]);
+            int64_t l =
+                bsd_matchlen(nw + at_new[k], m - at_new[k], old + at_old[k], n - at_old[k]);
             if (l >= 64 && (!anc.n || anc.v[anc.n - 1].newp + anc.v[anc.n - 1].len <= at_new[k]))
                 bsd_seglist_push(&anc, at_new[k], at_old[k], l);
         }
